@@ -1,0 +1,89 @@
+#pragma once
+// Typed, validated policy parameters. The config loader hands the registry a string -> string map
+// (YAML scalars as written); each policy declares its parameters as ParamSpecs, and the registry
+// parses and range-checks them before the policy's builder sees them, so every policy reports bad
+// input the same way ("policy 'ewma': parameter 'decay_time': ...").
+// Start-up code only (control thread); nothing here runs per request.
+
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "common/result.h"
+#include "common/time_source.h"
+
+namespace kvroute::routing {
+
+/// Parameters as written in the config: name -> value text.
+using PolicyParams = std::map<std::string, std::string, std::less<>>;
+
+enum class ParamType : std::uint8_t {
+  kInt,       ///< decimal integer
+  kDouble,    ///< decimal number
+  kBool,      ///< true/false, yes/no, on/off, 1/0
+  kDuration,  ///< number with unit ns, us, ms, s, m (a bare number means seconds)
+  kChoice,    ///< one of `choices`
+};
+
+/// Declaration of one parameter: its type, default (as text, parsed like user input) and bounds.
+struct ParamSpec {
+  std::string name;
+  ParamType type = ParamType::kInt;
+  std::string default_value;
+  std::string help;                                       ///< one line, for docs and error messages
+  double min = -std::numeric_limits<double>::infinity();  ///< inclusive; durations in seconds
+  double max = std::numeric_limits<double>::infinity();   ///< inclusive; durations in seconds
+  std::vector<std::string> choices;                       ///< kChoice only
+};
+
+/// Shorthands for policy files' parameter tables.
+ParamSpec int_param(std::string name, std::string default_value, std::string help, double min, double max);
+ParamSpec double_param(std::string name, std::string default_value, std::string help, double min, double max);
+ParamSpec bool_param(std::string name, std::string default_value, std::string help);
+/// min and max in seconds.
+ParamSpec duration_param(std::string name, std::string default_value, std::string help, double min, double max);
+ParamSpec choice_param(std::string name, std::string default_value, std::string help, std::vector<std::string> choices);
+
+/// A duration value, distinct from an integer in ParamValue.
+struct DurationValue {
+  Nanos nanos = 0;
+};
+
+using ParamValue = std::variant<std::int64_t, double, bool, DurationValue, std::string>;
+
+/// Parsed parameters: every declared parameter, with its default when the config did not set it.
+/// Getters throw std::logic_error for an undeclared name or a wrong type (a bug in the policy, not
+/// bad input: input errors were reported by parse_params).
+class ParsedParams {
+ public:
+  std::int64_t get_int(std::string_view name) const;
+  double get_double(std::string_view name) const;
+  bool get_bool(std::string_view name) const;
+  Nanos get_duration(std::string_view name) const;
+  const std::string& get_choice(std::string_view name) const;
+
+  void set(std::string name, ParamValue value);
+
+ private:
+  const ParamValue& find(std::string_view name) const;
+  std::vector<std::pair<std::string, ParamValue>> values_;
+};
+
+/// Parses `given` against `specs` for policy `policy`. Errors (code 22) name the policy, the
+/// parameter and the problem: unknown parameter (listing the known ones), unparsable value, value
+/// out of range, not one of the choices.
+Result<ParsedParams> parse_params(std::string_view policy, std::span<const ParamSpec> specs, const PolicyParams& given);
+
+/// Value parsers, exposed for the config module and tests. Whole-string matches only.
+Result<std::int64_t> parse_int(std::string_view text);
+Result<double> parse_double(std::string_view text);
+Result<bool> parse_bool(std::string_view text);
+Result<Nanos> parse_duration(std::string_view text);
+
+}  // namespace kvroute::routing

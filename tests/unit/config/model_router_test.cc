@@ -1,8 +1,25 @@
 #include "config/model_router.h"
 
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
 #include <gtest/gtest.h>
 
 #include "config/load_config.h"
+
+// Counts heap allocations in this test binary, to hold route() to its no-allocation promise.
+namespace {
+std::atomic<long> g_allocations{0};
+}  // namespace
+
+void* operator new(std::size_t size) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace kvroute::config {
 namespace {
@@ -76,6 +93,19 @@ TEST(ModelRouterTest, DefaultPoolsOwnNamesStillMatchFirst) {
   EXPECT_EQ(router.route("a"), (ModelRoute{0, std::nullopt}));
   EXPECT_EQ(router.route("b"), (ModelRoute{0, std::string_view("a")}));
   EXPECT_EQ(router.route("zzz"), (ModelRoute{1, std::nullopt}));  // a glob beats the default
+}
+
+TEST(ModelRouterTest, RouteDoesNotAllocate) {
+  const ModelRouter router(load(std::string(kPools) + "  - name: rest\n    default: true\n    backends: [http://h:4]\n"));
+  const std::string long_name(300, 'x');  // longer than any small-string buffer
+  const long before = g_allocations.load();
+  std::size_t sum = 0;
+  for (std::string_view model : {std::string_view("meta-llama/Llama-3.1-8B-Instruct"), std::string_view("llama"),
+                                 std::string_view("Qwen/Qwen2.5-7B"), std::string_view(long_name)}) {
+    sum += router.route(model)->pool;
+  }
+  EXPECT_EQ(g_allocations.load() - before, 0);
+  EXPECT_EQ(sum, 0u + 0u + 1u + 3u);
 }
 
 TEST(ModelRouterTest, OutlivesTheConfigItWasBuiltFrom) {

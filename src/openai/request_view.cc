@@ -58,9 +58,35 @@ Error json_error(simdjson::error_code code) {
   return Error{400, std::move(message)};
 }
 
-Error type_error(std::string_view param, std::string_view expected, od::json_type got) {
+/// A field's name for error messages, e.g. messages[2].content[0].text or prompt[1][4]. Kept as
+/// parts and written out only when an error needs it: the success path must not allocate.
+struct Param {
+  static constexpr std::size_t kNone = static_cast<std::size_t>(-1);
+  Param(const char* b) : base(b) {}       // NOLINT: implicit, so plain names read naturally
+  Param(std::string_view b) : base(b) {}  // NOLINT
+  Param(std::string_view b, std::size_t i_, std::string_view m = {}, std::size_t k_ = kNone,
+        std::string_view l = {})
+      : base(b), i(i_), mid(m), k(k_), leaf(l) {}
+
+  std::string_view base;
+  std::size_t i = kNone;
+  std::string_view mid;
+  std::size_t k = kNone;
+  std::string_view leaf;
+
+  std::string str() const {
+    std::string s(base);
+    if (i != kNone) s += "[" + std::to_string(i) + "]";
+    s += mid;
+    if (k != kNone) s += "[" + std::to_string(k) + "]";
+    s += leaf;
+    return s;
+  }
+};
+
+Error type_error(const Param& param, std::string_view expected, od::json_type got) {
   std::string message = "Invalid type for '";
-  message += param;
+  message += param.str();
   message += "': expected ";
   message += expected;
   message += ", but got ";
@@ -69,27 +95,19 @@ Error type_error(std::string_view param, std::string_view expected, od::json_typ
   return Error{400, std::move(message)};
 }
 
-Error value_error(std::string_view param, std::string_view what) {
+Error value_error(const Param& param, std::string_view what) {
   std::string message = "Invalid value for '";
-  message += param;
+  message += param.str();
   message += "': ";
   message += what;
   return Error{400, std::move(message)};
 }
 
-Error missing_error(std::string_view param) {
+Error missing_error(const Param& param) {
   std::string message = "Missing required parameter: '";
-  message += param;
+  message += param.str();
   message += "'.";
   return Error{400, std::move(message)};
-}
-
-std::string indexed(std::string_view base, std::size_t index) {
-  std::string s(base);
-  s += '[';
-  s += std::to_string(index);
-  s += ']';
-  return s;
 }
 
 std::string_view trim_json_whitespace(std::string_view s) {
@@ -97,6 +115,38 @@ std::string_view trim_json_whitespace(std::string_view s) {
     s.remove_suffix(1);
   }
   return s;
+}
+
+enum class NumberKind { kInteger, kNonInteger, kMalformed };
+
+/// JSON number grammar: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+NumberKind classify_number(std::string_view s) {
+  std::size_t i = 0;
+  const auto digits = [&] {
+    const std::size_t start = i;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+    return i - start;
+  };
+  if (i < s.size() && s[i] == '-') ++i;
+  if (i < s.size() && s[i] == '0') {
+    ++i;
+  } else if (digits() == 0) {
+    return NumberKind::kMalformed;
+  }
+  bool integer = true;
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    if (digits() == 0) return NumberKind::kMalformed;
+    integer = false;
+  }
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+    if (digits() == 0) return NumberKind::kMalformed;
+    integer = false;
+  }
+  if (i != s.size()) return NumberKind::kMalformed;
+  return integer ? NumberKind::kInteger : NumberKind::kNonInteger;
 }
 
 }  // namespace
@@ -134,7 +184,7 @@ struct RequestParser::Impl {
   }
 
   /// String or null (present=false). Anything else is a type error naming param.
-  bool read_optional_string(od::value& v, std::string_view param, std::string_view& out, bool& present) {
+  bool read_optional_string(od::value& v, const Param& param, std::string_view& out, bool& present) {
     od::json_type t;
     if (!type_of(v, t)) return false;
     if (t == od::json_type::null) {
@@ -147,7 +197,7 @@ struct RequestParser::Impl {
     return true;
   }
 
-  bool read_optional_bool(od::value& v, std::string_view param, bool& out) {
+  bool read_optional_bool(od::value& v, const Param& param, bool& out) {
     od::json_type t;
     if (!type_of(v, t)) return false;
     if (t == od::json_type::null) return true;  // null means "use the default"
@@ -157,7 +207,7 @@ struct RequestParser::Impl {
   }
 
   /// Integer >= min_value, or null (leaves out untouched).
-  bool read_optional_int(od::value& v, std::string_view param, std::int64_t min_value,
+  bool read_optional_int(od::value& v, const Param& param, std::int64_t min_value,
                          std::optional<std::int64_t>& out) {
     od::json_type t;
     if (!type_of(v, t)) return false;
@@ -180,18 +230,19 @@ struct RequestParser::Impl {
   }
 
   /// An integer of type t (already read); floats and out-of-range numbers are named errors.
-  bool read_int(od::value& v, od::json_type t, std::string_view param, std::int64_t& n) {
+  bool read_int(od::value& v, od::json_type t, const Param& param, std::int64_t& n) {
     if (t != od::json_type::number) return fail(type_error(param, "an integer", t));
     const auto e = v.get_int64().get(n);
     if (e == simdjson::SUCCESS) return true;
-    // Tell a well-formed non-integer (1.5, 1e3, 2^70) from a malformed number token.
+    // Tell a well-formed non-integer (1.5, 1e3, 1e400) or an integer beyond int64 from a
+    // malformed number token (1.2.3, -), which is a JSON error.
     const std::string_view raw = trim_json_whitespace(v.raw_json_token());
-    double d = 0;
-    if (v.get_double().get(d) != simdjson::SUCCESS) return fail_json(e);
-    if (raw.find_first_of(".eE") == std::string_view::npos) {
-      return fail(value_error(param, "the integer is out of range."));
+    switch (classify_number(raw)) {
+      case NumberKind::kInteger: return fail(value_error(param, "the integer is out of range."));
+      case NumberKind::kNonInteger: return fail(type_error(param, "an integer", od::json_type::number));
+      case NumberKind::kMalformed: break;
     }
-    return fail(type_error(param, "an integer", od::json_type::number));
+    return fail_json(e);
   }
 
   bool parse_stream_options(od::value& v, RequestFields& out) {
@@ -225,8 +276,7 @@ struct RequestParser::Impl {
     od::json_type t;
     if (!type_of(v, t)) return false;
     if (t != od::json_type::object) {
-      return fail(type_error(indexed(indexed("messages", message_index) + ".content", part_index),
-                             "an object", t));
+      return fail(type_error(Param("messages", message_index, ".content", part_index), "an object", t));
     }
     od::object obj;
     if (auto e = v.get_object().get(obj)) return fail_json(e);
@@ -234,7 +284,9 @@ struct RequestParser::Impl {
     bool has_type = false;
     std::string_view text;
     bool has_text = false;
-    std::optional<od::json_type> bad_text_type;  // "text" may precede "type"; judged after
+    // "text" may precede "type", so a non-string text is judged after the loop.
+    bool text_has_bad_type = false;
+    od::json_type text_type = od::json_type::string;
     for (auto field_result : obj) {
       od::field field;
       if (auto e = std::move(field_result).get(field)) return fail_json(e);
@@ -245,8 +297,7 @@ struct RequestParser::Impl {
         od::json_type tt;
         if (!type_of(value, tt)) return false;
         if (tt != od::json_type::string) {
-          return fail(type_error(indexed(indexed("messages", message_index) + ".content", part_index) + ".type",
-                                 "a string", tt));
+          return fail(type_error(Param("messages", message_index, ".content", part_index, ".type"), "a string", tt));
         }
         if (auto e = value.get_string().get(type)) return fail_json(e);
         has_type = true;
@@ -256,20 +307,21 @@ struct RequestParser::Impl {
         if (tt == od::json_type::string) {
           if (auto e = value.get_string().get(text)) return fail_json(e);
           has_text = true;
-          bad_text_type.reset();
+          text_has_bad_type = false;
         } else {
-          bad_text_type = tt;
+          text_has_bad_type = true;
+          text_type = tt;
           has_text = false;
         }
       }
     }
     const auto param = [&](std::string_view leaf) {
-      return indexed(indexed("messages", message_index) + ".content", part_index) + "." + std::string(leaf);
+      return Param("messages", message_index, ".content", part_index, leaf);
     };
-    if (!has_type) return fail(missing_error(param("type")));
+    if (!has_type) return fail(missing_error(param(".type")));
     if (type != "text") return true;
-    if (bad_text_type) return fail(type_error(param("text"), "a string", *bad_text_type));
-    if (!has_text) return fail(missing_error(param("text")));
+    if (text_has_bad_type) return fail(type_error(param(".text"), "a string", text_type));
+    if (!has_text) return fail(missing_error(param(".text")));
     pieces.push_back(text);
     return true;
   }
@@ -299,7 +351,7 @@ struct RequestParser::Impl {
         return true;
       }
       default:
-        return fail(type_error(indexed("messages", message_index) + ".content",
+        return fail(type_error(Param("messages", message_index, ".content"),
                                "a string, an array of content parts or null", t));
     }
   }
@@ -307,7 +359,7 @@ struct RequestParser::Impl {
   bool parse_message(od::value& v, std::size_t index) {
     od::json_type t;
     if (!type_of(v, t)) return false;
-    if (t != od::json_type::object) return fail(type_error(indexed("messages", index), "an object", t));
+    if (t != od::json_type::object) return fail(type_error(Param("messages", index), "an object", t));
     od::object obj;
     if (auto e = v.get_object().get(obj)) return fail_json(e);
     pieces.clear();
@@ -320,13 +372,13 @@ struct RequestParser::Impl {
       if (auto e = field.unescaped_key().get(key)) return fail_json(e);
       od::value value = field.value();
       if (key == "role") {
-        if (!read_optional_string(value, indexed("messages", index) + ".role", role, has_role)) return false;
+        if (!read_optional_string(value, Param("messages", index, ".role"), role, has_role)) return false;
       } else if (key == "content") {
         pieces.clear();  // a repeated "content" replaces the earlier one, as in Python's json
         if (!parse_content(value, index)) return false;
       }
     }
-    if (!has_role) return fail(missing_error(indexed("messages", index) + ".role"));
+    if (!has_role) return fail(missing_error(Param("messages", index, ".role")));
     emit(role);
     emit("\n");
     for (const auto piece : pieces) emit(piece);
@@ -352,7 +404,7 @@ struct RequestParser::Impl {
   }
 
   /// Emits one token id; " " before every id but the first of its array.
-  bool emit_token_id(od::value& v, const std::string& param, bool first) {
+  bool emit_token_id(od::value& v, const Param& param, bool first) {
     od::json_type t;
     if (!type_of(v, t)) return false;
     std::int64_t id = 0;
@@ -392,14 +444,14 @@ struct RequestParser::Impl {
       if (!type_of(elem, et)) return false;
       if (index == 0) {
         if (et != od::json_type::string && et != od::json_type::number && et != od::json_type::array) {
-          return fail(type_error(indexed(name, 0), "a string, a token id or an array of token ids", et));
+          return fail(type_error(Param(name, 0), "a string, a token id or an array of token ids", et));
         }
         kind = et;
       } else if (et != kind) {
         const std::string_view expected = kind == od::json_type::string   ? "a string"
                                           : kind == od::json_type::number ? "an integer"
                                                                           : "an array";
-        return fail(type_error(indexed(name, index), expected, et));
+        return fail(type_error(Param(name, index), expected, et));
       }
       if (kind == od::json_type::string) {
         std::string_view s;
@@ -407,7 +459,7 @@ struct RequestParser::Impl {
         if (index > 0) emit("\n");
         emit(s);
       } else if (kind == od::json_type::number) {
-        if (!emit_token_id(elem, indexed(name, index), index == 0)) return false;
+        if (!emit_token_id(elem, Param(name, index), index == 0)) return false;
       } else {
         if (index > 0) emit("\n");
         od::array inner;
@@ -416,10 +468,10 @@ struct RequestParser::Impl {
         for (auto id_result : inner) {
           od::value id;
           if (auto e = std::move(id_result).get(id)) return fail_json(e);
-          if (!emit_token_id(id, indexed(indexed(name, index), j), j == 0)) return false;
+          if (!emit_token_id(id, Param(name, index, {}, j), j == 0)) return false;
           ++j;
         }
-        if (j == 0) return fail(value_error(indexed(name, index), "expected a non-empty array of token ids."));
+        if (j == 0) return fail(value_error(Param(name, index), "expected a non-empty array of token ids."));
       }
       ++index;
     }

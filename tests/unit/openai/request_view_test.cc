@@ -133,6 +133,8 @@ TEST(RequestParserTest, MaxTokensMustBeAnIntegerOfAtLeastOne) {
     expect_400(chat(body("\"16\"")), {quoted, "expected an integer", "got a string"});
     expect_400(chat(body("1.5")), {quoted, "expected an integer", "got a number"});
     expect_400(chat(body("1e3")), {quoted, "expected an integer"});
+    expect_400(chat(body("1e400")), {quoted, "expected an integer"});
+    expect_400(chat(body("-2.0E-3")), {quoted, "expected an integer"});
     expect_400(chat(body("true")), {quoted, "expected an integer", "got a boolean"});
     expect_400(chat(body("[1]")), {quoted, "expected an integer", "got an array"});
     expect_400(chat(body("{}")), {quoted, "expected an integer", "got an object"});
@@ -383,6 +385,9 @@ TEST(CompletionPromptTest, ErrorsNameThePromptElement) {
   expect_400(completion(R"({"model":"m","prompt":[1,-2]})"), {"'prompt[1]'", "non-negative"});
   expect_400(completion(R"({"model":"m","prompt":[[1],[2,"x"]]})"), {"'prompt[1][1]'", "expected an integer"});
   expect_400(completion(R"({"model":"m","prompt":[[1],[]]})"), {"'prompt[1]'", "non-empty"});
+  const auto malformed = completion(R"({"model":"m","prompt":[1,2e]})");
+  expect_400(malformed, {});
+  EXPECT_EQ(malformed.message.rfind("Invalid JSON", 0), 0u) << malformed.message;
 }
 
 TEST(EmbeddingPromptTest, InputFollowsThePromptRules) {
@@ -429,6 +434,8 @@ TEST(RequestParserTest, MalformedBodiesAreInvalidJson) {
       R"({"model":"m","stream":tru,"messages":[{"role":"user","content":"x"}]})",
       R"({"model":"m","max_tokens":1.2.3,"messages":[{"role":"user","content":"x"}]})",
       R"({"model":"m","max_tokens":-,"messages":[{"role":"user","content":"x"}]})",
+      R"({"model":"m","max_tokens":01,"messages":[{"role":"user","content":"x"}]})",
+      R"({"model":"m","max_tokens":1.,"messages":[{"role":"user","content":"x"}]})",
       "{\"model\":\"m\xff\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
       "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"a\x01" "b\"}]}",
       R"({"model":"m","messages":[{"role":"user","content":"bad \q escape"}]})",

@@ -76,11 +76,21 @@ struct Param {
 
   std::string str() const {
     std::string s(base);
-    if (i != kNone) s += "[" + std::to_string(i) + "]";
-    s += mid;
-    if (k != kNone) s += "[" + std::to_string(k) + "]";
-    s += leaf;
+    append_index(s, i);
+    s.append(mid);
+    append_index(s, k);
+    s.append(leaf);
     return s;
+  }
+
+ private:
+  static void append_index(std::string& s, std::size_t index) {
+    if (index == kNone) return;
+    char buf[24];
+    buf[0] = '[';
+    char* end = std::to_chars(buf + 1, buf + sizeof buf - 1, index).ptr;
+    *end++ = ']';
+    s.append(buf, static_cast<std::size_t>(end - buf));
   }
 };
 

@@ -16,7 +16,7 @@ DispatchTicket::DispatchTicket(DispatchTicket&& other) noexcept
 
 DispatchTicket& DispatchTicket::operator=(DispatchTicket&& other) noexcept {
   if (this != &other) {
-    if (active()) release_counts();
+    if (active()) abandon();
     set_ = std::move(other.set_);
     index_ = other.index_;
     prompt_tokens_ = other.prompt_tokens_;
@@ -29,10 +29,12 @@ DispatchTicket& DispatchTicket::operator=(DispatchTicket&& other) noexcept {
 }
 
 DispatchTicket::~DispatchTicket() {
-  if (active()) {
-    release_counts();
-    backend().state().accounting.cancelled_total.fetch_add(1, std::memory_order_relaxed);
-  }
+  if (active()) abandon();
+}
+
+void DispatchTicket::abandon() {
+  release_counts();
+  backend().state().accounting.cancelled_total.fetch_add(1, std::memory_order_relaxed);
 }
 
 void DispatchTicket::release_counts() {

@@ -29,8 +29,9 @@
 namespace kvroute::routing {
 
 /// One request's claim on a backend: what must be undone when it ends. Move-only. Destroying a
-/// ticket that was not completed releases its counts as a cancellation (no latency sample, no policy
-/// hook), so an error path that forgets to complete cannot leak in-flight counts.
+/// ticket that was not completed (or assigning over it) releases its counts as a cancellation (no
+/// latency sample, no policy hook), so an error path that forgets to complete cannot leak in-flight
+/// counts.
 class DispatchTicket {
  public:
   DispatchTicket() = default;
@@ -53,6 +54,7 @@ class DispatchTicket {
  private:
   friend class DispatchAccounting;
   void release_counts();
+  void abandon();
 
   BackendSetPtr set_;
   std::uint32_t index_ = 0;

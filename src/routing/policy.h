@@ -38,6 +38,11 @@ namespace kvroute::routing {
 ///     is probably down beats a certain error, and health checks can be wrong. Draining backends
 ///     are never candidates.
 ///  4. If nothing remains, pick() returns nullopt.
+///
+/// `excluded` holds indices into the `set` passed with it. A request should make all its attempts
+/// on the snapshot it started with (it holds the shared_ptr for its ticket anyway), so its indices
+/// stay meaningful; policies handle picks on an older snapshot interleaved with the latest one
+/// (per-snapshot state is rebuilt or, for costly structures, kept for the two latest snapshots).
 struct PickContext {
   const TimeSource& clock;
   Random& random;

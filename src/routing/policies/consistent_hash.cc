@@ -163,13 +163,19 @@ class ConsistentHashPolicy final : public Policy {
  private:
   void adopt(const BackendSet& set) {
     if (ring_ && ring_->generation == set.generation()) return;
-    ring_ = cache_->get(set);
-    visited_.assign(set.size(), 0);
-    epoch_ = 0;
+    if (previous_ring_ && previous_ring_->generation == set.generation()) {
+      // Requests that started before a reload still pick (retry) on the old snapshot for a while:
+      // keeping its ring makes interleaved old and new picks cheap.
+      std::swap(ring_, previous_ring_);
+    } else {
+      previous_ring_ = std::move(ring_);
+      ring_ = cache_->get(set);
+    }
+    if (visited_.size() < set.size()) visited_.resize(set.size(), 0);  // 0 never equals a live epoch
   }
 
   void next_epoch() {
-    if (++epoch_ == 0) {  // wrapped: stale marks could collide with the new epoch
+    if (++epoch_ == 0) {  // wrapped: old marks could equal a new epoch
       std::fill(visited_.begin(), visited_.end(), 0);
       epoch_ = 1;
     }
@@ -193,9 +199,10 @@ class ConsistentHashPolicy final : public Policy {
 
   ConsistentHashConfig config_;
   std::shared_ptr<RingCache> cache_;
-  std::shared_ptr<const Ring> ring_;
-  std::vector<std::uint32_t> visited_;  // visited_[b] == epoch_: b already checked in this pick
-  std::uint32_t epoch_ = 0;
+  std::shared_ptr<const Ring> ring_;           // ring of the snapshot picked on last
+  std::shared_ptr<const Ring> previous_ring_;  // and of the one before it
+  std::vector<std::uint32_t> visited_;         // visited_[b] == epoch_: b already checked in this pick
+  std::uint32_t epoch_ = 1;
   std::uint64_t rr_cursor_ = 0;
   bool rr_started_ = false;
 };

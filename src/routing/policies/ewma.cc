@@ -11,7 +11,9 @@
  *   aged toward zero by the time since its last sample (same time constant), so a backend that was
  *   abandoned after a slow spell is probed again after a few decay times instead of never; a busy
  *   backend is not aged, so one that is stuck does not start to look fast. A backend with no sample
- *   yet is costed at initial_ttft: low values try new backends eagerly, high values cautiously.
+ *   yet is costed at initial_ttft, as if that were a sample taken when this worker first saw the
+ *   backend (so it ages the same way, and a new backend is tried after a while even when the
+ *   others stay cheaper): low values try new backends eagerly, high values cautiously.
  *   Weights are ignored.
  * Knobs: decay_time (default 10s), initial_ttft (default 500ms), choice_count (default 2, 1..64).
  * Source: Finagle PeakEwma / P2CPeakEwma (Twitter, 2016), linkerd2-proxy and tower's PeakEwma;
@@ -20,9 +22,11 @@
  *   No allocation.
  */
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include "routing/candidates.h"
 #include "routing/policies/builtin_policies.h"
@@ -46,30 +50,48 @@ class EwmaPolicy final : public Policy {
                                     PickContext& ctx) override {
     const auto tier = select_tier(set, ctx);
     if (!tier) return std::nullopt;
+    adopt(set);
     const Nanos now = ctx.clock.now();
     LowestCost<double> lowest;
     if (config_.choice_count >= set.size()) {
       for (std::uint32_t i = 0; i < set.size(); ++i) {
-        if (is_candidate(set, ctx, i, *tier)) lowest.offer(i, cost(set[i], now), ctx.random);
+        if (is_candidate(set, ctx, i, *tier)) lowest.offer(i, cost(set, i, now), ctx.random);
       }
       return lowest.best();
     }
     std::array<std::uint32_t, kMaxChoices> drawn;
     const std::size_t k = draw_distinct_candidates(set, ctx, *tier, std::span(drawn.data(), config_.choice_count));
-    for (std::size_t j = 0; j < k; ++j) lowest.offer(drawn[j], cost(set[drawn[j]], now), ctx.random);
+    for (std::size_t j = 0; j < k; ++j) lowest.offer(drawn[j], cost(set, drawn[j], now), ctx.random);
     return lowest.best();
   }
 
  private:
-  double cost(const Backend& b, Nanos now) const {
-    const BackendState& s = b.state();
+  void adopt(const BackendSet& set) {
+    if (set.generation() == generation_) return;
+    generation_ = set.generation();
+    first_seen_.assign(set.size(), kNever);
+  }
+
+  double cost(const BackendSet& set, std::uint32_t i, Nanos now) {
+    const BackendState& s = set[i].state();
     const std::int64_t in_flight = s.in_flight();
-    const double estimate = s.estimates.ttft.value_aged(now, config_.decay_time, in_flight == 0)
-                                .value_or(static_cast<double>(config_.initial_ttft));
+    const bool idle = in_flight == 0;
+    double estimate;
+    if (const auto sampled = s.estimates.ttft.value_aged(now, config_.decay_time, idle)) {
+      estimate = *sampled;
+    } else {
+      if (first_seen_[i] == kNever) first_seen_[i] = now;
+      estimate = static_cast<double>(config_.initial_ttft);
+      if (idle && now > first_seen_[i]) {
+        estimate *= std::exp(-static_cast<double>(now - first_seen_[i]) / static_cast<double>(config_.decay_time));
+      }
+    }
     return estimate * static_cast<double>(in_flight + 1);
   }
 
   EwmaConfig config_;
+  std::uint64_t generation_ = 0;
+  std::vector<Nanos> first_seen_;  // per backend of the current snapshot: when first costed unsampled
 };
 
 class EwmaFactory final : public PolicyFactory {

@@ -78,7 +78,7 @@ inline constexpr std::uint64_t kMiB = 1024 * kKiB;
 inline constexpr std::uint64_t kGiB = 1024 * kMiB;
 
 struct LimitsConfig {
-  std::uint64_t max_body_bytes = 16 * kMiB;   ///< larger request bodies get 413
+  std::uint64_t max_body_bytes = 16 * kMiB;    ///< larger request bodies get 413
   std::uint64_t max_header_bytes = 64 * kKiB;  ///< request line + headers; larger get 431
   std::uint32_t max_connections = 10'000;      ///< client connections, whole process
   bool operator==(const LimitsConfig&) const = default;
@@ -98,8 +98,8 @@ struct AdminConfig {
 };
 
 struct BackendConfig {
-  std::string url;        ///< canonical form: http://host:port[/base]
-  std::string host;       ///< as in url, IPv6 without brackets
+  std::string url;   ///< canonical form: http://host:port[/base]
+  std::string host;  ///< as in url, IPv6 without brackets
   std::uint16_t port = 80;
   std::string base_path;  ///< "" or "/base" (no trailing slash): prefixed to every request path
   std::string name;       ///< shown in logs, metrics and x-kvroute-backend; default host:port[/base]
@@ -107,10 +107,10 @@ struct BackendConfig {
   /// admin API) but sent no new requests.
   std::uint32_t weight = 1;
   std::map<std::string, std::string> labels;
-  std::uint32_t max_connections = 64;             ///< open connections to this backend, per worker
+  std::uint32_t max_connections = 64;               ///< open connections to this backend, per worker
   std::optional<std::uint64_t> kv_capacity_tokens;  ///< KV-cache size hint for prefix-aware policies
   std::optional<std::uint32_t> max_concurrency;     ///< hint: requests it can batch at once
-  std::vector<std::string> models;                ///< models it serves; empty = every model of its pool
+  std::vector<std::string> models;                  ///< models it serves; empty = every model of its pool
   bool operator==(const BackendConfig&) const = default;
 };
 
@@ -197,16 +197,16 @@ struct RoutingKeyConfig {
 /// A retry goes to another backend of the same pool, and only before any byte of the response
 /// has reached the client. Connection failures (refused, reset, connect timeout) always qualify.
 struct RetryConfig {
-  int attempts = 1;                            ///< extra attempts after the first; 0 = never retry
+  int attempts = 1;                             ///< extra attempts after the first; 0 = never retry
   std::vector<int> statuses = {502, 503, 504};  ///< response statuses that also qualify
   bool operator==(const RetryConfig&) const = default;
 };
 
 struct PoolConfig {
-  std::string name;                ///< required, unique
-  std::vector<std::string> models;  ///< exact names or globs (`*` any run, `?` one byte)
+  std::string name;                            ///< required, unique
+  std::vector<std::string> models;             ///< exact names or globs (`*` any run, `?` one byte)
   std::map<std::string, std::string> aliases;  ///< requested name -> model sent to the backend
-  bool is_default = false;  ///< receives every model no pool names (at most one pool)
+  bool is_default = false;                     ///< receives every model no pool names (at most one pool)
   std::vector<BackendConfig> backends;
   PolicyConfig policy;
   TimeoutsConfig timeouts;

@@ -20,9 +20,9 @@ namespace {
 constexpr std::uint32_t kMaxWeight = 10'000;
 
 // Headers whose framing or routing kvroute manages itself; a pool may not add or strip them.
-constexpr std::array<std::string_view, 9> kManagedHeaders = {
-    "host", "content-length", "transfer-encoding", "connection", "keep-alive",
-    "upgrade", "te", "trailer", "proxy-connection"};
+constexpr std::array<std::string_view, 9> kManagedHeaders = {"host",       "content-length", "transfer-encoding",
+                                                             "connection", "keep-alive",     "upgrade",
+                                                             "te",         "trailer",        "proxy-connection"};
 
 std::size_t edit_distance(std::string_view a, std::string_view b) {
   std::vector<std::size_t> row(b.size() + 1);
@@ -57,8 +57,7 @@ std::string describe(const YAML::Node& node) {
 }
 
 bool is_name_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-         c == '-';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
 }
 
 bool has_space_or_control(std::string_view s) {
@@ -93,7 +92,11 @@ class Loader {
       return config_error(location(documents[1].Mark(), ""), "only one YAML document is expected");
     }
     const YAML::Node root = documents.empty() ? YAML::Node() : documents[0];
-    read_root(root);
+    try {
+      read_root(root);
+    } catch (const YAML::Exception& e) {  // not expected once parsed; never let it escape a Result API
+      return config_error(location(e.mark, ""), std::string("invalid YAML: ") + e.msg);
+    }
     if (errors_.empty()) {
       if (auto valid = validate_config(config_); !valid) return valid.error();
       return std::move(config_);
@@ -197,7 +200,7 @@ class Loader {
         fail_at(key.Mark(), f.path, "keys must be plain strings, got " + describe(key));
         continue;
       }
-      const std::string name = key.Scalar();
+      const std::string& name = key.Scalar();
       Field entry{key, it->second, key_path_child(f.path, name)};
       if (const auto [first, fresh] = lines.emplace(name, key.Mark().line + 1); !fresh) {
         fail_at(key.Mark(), entry.path, "duplicate key (first at line " + std::to_string(first->second) + ")");
@@ -267,9 +270,10 @@ class Loader {
 
   template <class Int>
   void read_int(const Field& f, std::int64_t min, std::int64_t max, Int& out) {
-    const std::string expectation = max == std::numeric_limits<std::int64_t>::max()
-                                        ? "must be an integer >= " + std::to_string(min)
-                                        : "must be an integer from " + std::to_string(min) + " to " + std::to_string(max);
+    const std::string expectation =
+        max == std::numeric_limits<std::int64_t>::max()
+            ? "must be an integer >= " + std::to_string(min)
+            : "must be an integer from " + std::to_string(min) + " to " + std::to_string(max);
     auto text = scalar(f, expectation);
     if (!text) return;
     auto parsed = parse_integer(*text);
@@ -350,11 +354,12 @@ class Loader {
 
   void read_limits(const Field& f) {
     auto& limits = config_.limits;
-    read_map(f, {
-                    {"max_body_bytes", [&](const Field& v) { read_size(v, 1, kGiB, limits.max_body_bytes); }},
-                    {"max_header_bytes", [&](const Field& v) { read_size(v, kKiB, 16 * kMiB, limits.max_header_bytes); }},
-                    {"max_connections", [&](const Field& v) { read_int(v, 1, 10'000'000, limits.max_connections); }},
-                });
+    read_map(f,
+             {
+                 {"max_body_bytes", [&](const Field& v) { read_size(v, 1, kGiB, limits.max_body_bytes); }},
+                 {"max_header_bytes", [&](const Field& v) { read_size(v, kKiB, 16 * kMiB, limits.max_header_bytes); }},
+                 {"max_connections", [&](const Field& v) { read_int(v, 1, 10'000'000, limits.max_connections); }},
+             });
   }
 
   void read_server(const Field& f) {
@@ -380,8 +385,10 @@ class Loader {
                      [&](const Field& v) {
                        auto token = read_expanded(v);
                        if (!token) return;
-                       if (token->empty()) return fail(v, "must not be empty (leave token out to disable authentication)");
-                       if (has_space_or_control(*token)) return fail(v, "must not contain spaces or control characters");
+                       if (token->empty())
+                         return fail(v, "must not be empty (leave token out to disable authentication)");
+                       if (has_space_or_control(*token))
+                         return fail(v, "must not contain spaces or control characters");
                        admin.token = std::move(*token);
                      }},
                 });
@@ -402,8 +409,8 @@ class Loader {
                     {"name",
                      [&](const Field& v) {
                        read_string(v, pool.name);
-                       if (!pool.name.empty() && (pool.name.size() > 64 ||
-                                                  !std::all_of(pool.name.begin(), pool.name.end(), is_name_char))) {
+                       if (!pool.name.empty() &&
+                           (pool.name.size() > 64 || !std::all_of(pool.name.begin(), pool.name.end(), is_name_char))) {
                          fail_got(v, "must be 1-64 letters, digits, '.', '_' or '-'");
                        }
                      },
@@ -417,7 +424,8 @@ class Loader {
                          }
                          std::string target;
                          read_string(entry, target);
-                         if (has_space_or_control(target)) return fail_got(entry, "must be a model name without spaces");
+                         if (has_space_or_control(target))
+                           return fail_got(entry, "must be a model name without spaces");
                          if (!target.empty()) pool.aliases[alias] = std::move(target);
                        });
                      }},
@@ -485,7 +493,8 @@ class Loader {
                        std::string text;
                        read_string(v, text);
                        if (text.empty()) return;
-                       if (has_space_or_control(text)) return fail_got(v, "must not contain spaces or control characters");
+                       if (has_space_or_control(text))
+                         return fail_got(v, "must not contain spaces or control characters");
                        name = std::move(text);
                      }},
                     {"labels",
@@ -538,7 +547,8 @@ class Loader {
                      [&](const Field& v) {
                        read_free_map(v, [&](const Field& entry, const std::string& key) {
                          auto text = scalar(entry, "must be a single value (number, string or true/false)");
-                         if (text) policy.params[key] = PolicyParam{std::move(*text), location(mark_of(entry), entry.path)};
+                         if (text)
+                           policy.params[key] = PolicyParam{std::move(*text), location(mark_of(entry), entry.path)};
                        });
                      }},
                 });
@@ -642,25 +652,26 @@ class Loader {
   }
 
   void read_retries(const Field& f, RetryConfig& retries) {
-    read_map(f, {
-                    {"attempts", [&](const Field& v) { read_int(v, 0, 10, retries.attempts); }},
-                    {"statuses",
-                     [&](const Field& v) {
-                       retries.statuses.clear();
-                       read_list(v, [&](const Field& element) {
-                         int status = 0;
-                         read_int(element, 429, 599, status);
-                         if (status == 0) return;
-                         if (status != 429 && status < 500) {
-                           return fail_got(element, "must be 429 or a 5xx status (retrying other errors cannot help)");
-                         }
-                         if (std::find(retries.statuses.begin(), retries.statuses.end(), status) != retries.statuses.end()) {
-                           return fail_got(element, "is listed twice");
-                         }
-                         retries.statuses.push_back(status);
-                       });
-                     }},
-                });
+    read_map(
+        f, {
+               {"attempts", [&](const Field& v) { read_int(v, 0, 10, retries.attempts); }},
+               {"statuses",
+                [&](const Field& v) {
+                  retries.statuses.clear();
+                  read_list(v, [&](const Field& element) {
+                    int status = 0;
+                    read_int(element, 429, 599, status);
+                    if (status == 0) return;
+                    if (status != 429 && status < 500) {
+                      return fail_got(element, "must be 429 or a 5xx status (retrying other errors cannot help)");
+                    }
+                    if (std::find(retries.statuses.begin(), retries.statuses.end(), status) != retries.statuses.end()) {
+                      return fail_got(element, "is listed twice");
+                    }
+                    retries.statuses.push_back(status);
+                  });
+                }},
+           });
   }
 
   std::string file_;

@@ -30,7 +30,6 @@ struct LoadOptions {
 Result<GatewayConfig> load_config_file(const std::string& path, const LoadOptions& options = {});
 
 /// Same for YAML text already in memory; `name` stands for the file name in messages.
-Result<GatewayConfig> load_config_string(std::string_view text, std::string_view name,
-                                         const LoadOptions& options = {});
+Result<GatewayConfig> load_config_string(std::string_view text, std::string_view name, const LoadOptions& options = {});
 
 }  // namespace kvroute::config

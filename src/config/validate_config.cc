@@ -83,13 +83,14 @@ class Validator {
     std::unordered_map<std::string, std::size_t> names;
     std::optional<std::size_t> default_pool;
     // Model names and patterns (exact strings) and alias names, across all pools: who claimed them.
-    std::unordered_map<std::string, std::string> models;   // -> key path of the first claim
+    std::unordered_map<std::string, std::string> models;  // -> key path of the first claim
     std::unordered_map<std::string, std::size_t> model_pool;
     for (std::size_t i = 0; i < config_.pools.size(); ++i) {
       const auto& pool = config_.pools[i];
       const std::string path = key_path_index("pools", i);
       if (const auto [it, fresh] = names.emplace(pool.name, i); !fresh) {
-        fail(path + ".name", "pool \"" + pool.name + "\" is already defined" + line_of(key_path_index("pools", it->second)));
+        fail(path + ".name",
+             "pool \"" + pool.name + "\" is already defined" + line_of(key_path_index("pools", it->second)));
       }
       if (pool.is_default) {
         if (default_pool) {
@@ -108,9 +109,10 @@ class Validator {
         const auto [it, fresh] = models.emplace(pool.models[k], model_path);
         if (!fresh) {
           const std::size_t other = model_pool[pool.models[k]];
-          fail(model_path, "\"" + pool.models[k] + "\" is " +
-                               (other == i ? "listed twice" : "also claimed by pool \"" + config_.pools[other].name + "\"") +
-                               line_of(it->second));
+          fail(model_path,
+               "\"" + pool.models[k] + "\" is " +
+                   (other == i ? "listed twice" : "also claimed by pool \"" + config_.pools[other].name + "\"") +
+                   line_of(it->second));
         } else {
           model_pool[pool.models[k]] = i;
         }

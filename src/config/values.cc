@@ -291,7 +291,8 @@ Result<BackendConfig> parse_backend_url(std::string_view text) {
     return invalid("port out of range (1-65535)");
   }
   for (char c : path) {
-    if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f) return invalid("path must not contain spaces or control characters");
+    if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f)
+      return invalid("path must not contain spaces or control characters");
   }
   while (path.ends_with('/')) path.remove_suffix(1);
 
@@ -373,7 +374,8 @@ bool glob_match(std::string_view pattern, std::string_view text) {
 bool is_header_name(std::string_view name) {
   if (name.empty()) return false;
   for (char c : name) {
-    const bool token = is_alpha(c) || is_digit(c) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+    const bool token =
+        is_alpha(c) || is_digit(c) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
     if (!token) return false;
   }
   return true;

@@ -1,8 +1,8 @@
 // Every example config in examples/ must load: they are documentation users copy from.
+#include <gtest/gtest.h>
+
 #include <filesystem>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "config/load_config.h"
 #include "config/model_router.h"

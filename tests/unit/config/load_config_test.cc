@@ -1,12 +1,11 @@
 #include "config/load_config.h"
 
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
 #include <map>
-
-#include <gtest/gtest.h>
 
 namespace kvroute::config {
 namespace {
@@ -153,8 +152,9 @@ TEST(LoadConfigTest, ReadsEveryField) {
   EXPECT_EQ(*threshold->as_integer(0), 32);
   EXPECT_EQ(*p.policy.param("eviction_interval")->as_duration(), 60 * kNanosPerSecond);
   EXPECT_TRUE(*p.policy.param("enabled")->as_bool());
-  EXPECT_EQ(p.policy.values(), (std::map<std::string, std::string, std::less<>>{
-                                   {"balance_abs_threshold", "32"}, {"enabled", "true"}, {"eviction_interval", "60s"}}));
+  EXPECT_EQ(p.policy.values(),
+            (std::map<std::string, std::string, std::less<>>{
+                {"balance_abs_threshold", "32"}, {"enabled", "true"}, {"eviction_interval", "60s"}}));
 
   EXPECT_EQ(p.timeouts.connect, 500 * kNanosPerMilli);
   EXPECT_EQ(p.timeouts.first_token, 120 * kNanosPerSecond);
@@ -236,7 +236,8 @@ TEST(LoadConfigTest, EmptySectionsMeanDefaults) {
 
 TEST(LoadConfigTest, EqualityIgnoresLayout) {
   auto a = load_config_string(kMinimal, "a.yaml");
-  auto b = load_config_string("\n\npools: [{name: chat, models: [m], backends: ['http://127.0.0.1:8001']}]\n", "b.yaml");
+  auto b =
+      load_config_string("\n\npools: [{name: chat, models: [m], backends: ['http://127.0.0.1:8001']}]\n", "b.yaml");
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_EQ(*a, *b);
 }
@@ -289,19 +290,22 @@ TEST(LoadConfigErrorTest, MissingRequiredKey) {
 }
 
 TEST(LoadConfigErrorTest, BadDuration) {
-  EXPECT_EQ(error_of(std::string(kMinimal) + "    timeouts:\n      connect: 2 seconds\n"),
-            R"(test.yaml:6:16: pools[0].timeouts.connect: must be a duration such as "250ms", "2s", "1m30s" or a number of seconds, got "2 seconds")");
+  EXPECT_EQ(
+      error_of(std::string(kMinimal) + "    timeouts:\n      connect: 2 seconds\n"),
+      R"(test.yaml:6:16: pools[0].timeouts.connect: must be a duration such as "250ms", "2s", "1m30s" or a number of seconds, got "2 seconds")");
   EXPECT_EQ(error_of(std::string(kMinimal) + "    timeouts:\n      total: 0s\n"),
             R"(test.yaml:6:14: pools[0].timeouts.total: must be longer than 0s, got "0s")");
   EXPECT_EQ(error_of(std::string(kMinimal) + "    timeouts: {first_token: 10m}\n"), "");  // equal to total is fine
-  EXPECT_EQ(error_of(std::string(kMinimal) + "    timeouts: {first_token: 11m}\n"),
-            "test.yaml:5:29: pools[0].timeouts.first_token: 11m is longer than timeouts.total (10m), which would cut it "
-            "short");
+  EXPECT_EQ(
+      error_of(std::string(kMinimal) + "    timeouts: {first_token: 11m}\n"),
+      "test.yaml:5:29: pools[0].timeouts.first_token: 11m is longer than timeouts.total (10m), which would cut it "
+      "short");
 }
 
 TEST(LoadConfigErrorTest, BadSize) {
-  EXPECT_EQ(error_of(std::string(kMinimal) + "limits:\n  max_body_bytes: 16MB\n"),
-            R"(test.yaml:6:19: limits.max_body_bytes: unit "MB" is ambiguous (1000 or 1024?): write KiB, MiB or GiB, or a number of bytes, got "16MB")");
+  EXPECT_EQ(
+      error_of(std::string(kMinimal) + "limits:\n  max_body_bytes: 16MB\n"),
+      R"(test.yaml:6:19: limits.max_body_bytes: unit "MB" is ambiguous (1000 or 1024?): write KiB, MiB or GiB, or a number of bytes, got "16MB")");
   EXPECT_EQ(error_of(std::string(kMinimal) + "limits:\n  max_body_bytes: 2GiB\n"),
             R"(test.yaml:6:19: limits.max_body_bytes: must be from 1 bytes to 1024MiB, got "2GiB")");
 }
@@ -314,8 +318,9 @@ TEST(LoadConfigErrorTest, BadUrl) {
 }
 
 TEST(LoadConfigErrorTest, BadAddress) {
-  EXPECT_EQ(error_of(std::string(kMinimal) + "listeners: [8080]\n"),
-            R"(test.yaml:5:13: listeners[0].address: port is missing: write HOST:PORT, such as 127.0.0.1:8080, got "8080")");
+  EXPECT_EQ(
+      error_of(std::string(kMinimal) + "listeners: [8080]\n"),
+      R"(test.yaml:5:13: listeners[0].address: port is missing: write HOST:PORT, such as 127.0.0.1:8080, got "8080")");
 }
 
 TEST(LoadConfigErrorTest, BadWeight) {
@@ -330,8 +335,9 @@ TEST(LoadConfigErrorTest, BadWeight) {
             R"(test.yaml:7:17: pools[0].backends[1].weight: must be an integer from 0 to 10000, got "abc")");
   EXPECT_EQ(error_of("pools:\n  - name: p\n    models: [m]\n    backends: [{url: 'http://h:1', weight: -1}]\n"),
             R"(test.yaml:4:44: pools[0].backends[0].weight: must be an integer from 0 to 10000, got "-1")");
-  EXPECT_EQ(error_of("pools:\n  - name: p\n    models: [m]\n    backends: [{url: 'http://h:1', weight: 0}]\n"),
-            "test.yaml:4:15: pools[0].backends: every backend has weight 0 (drained); at least one needs a weight >= 1");
+  EXPECT_EQ(
+      error_of("pools:\n  - name: p\n    models: [m]\n    backends: [{url: 'http://h:1', weight: 0}]\n"),
+      "test.yaml:4:15: pools[0].backends: every backend has weight 0 (drained); at least one needs a weight >= 1");
 }
 
 TEST(LoadConfigErrorTest, DuplicatePoolName) {
@@ -340,7 +346,8 @@ TEST(LoadConfigErrorTest, DuplicatePoolName) {
 }
 
 TEST(LoadConfigErrorTest, TwoDefaultPools) {
-  EXPECT_EQ(error_of(R"(pools:
+  EXPECT_EQ(
+      error_of(R"(pools:
   - name: a
     default: true
     backends: [http://h:1]
@@ -348,7 +355,7 @@ TEST(LoadConfigErrorTest, TwoDefaultPools) {
     default: true
     backends: [http://h:2]
 )"),
-            R"(test.yaml:6:14: pools[1].default: pool "a" is already the default pool; at most one pool may be (pools[0].default, line 3))");
+      R"(test.yaml:6:14: pools[1].default: pool "a" is already the default pool; at most one pool may be (pools[0].default, line 3))");
 }
 
 TEST(LoadConfigErrorTest, ModelClaimedByTwoPools) {
@@ -364,11 +371,13 @@ TEST(LoadConfigErrorTest, ModelClaimedByTwoPools) {
 
 TEST(LoadConfigErrorTest, AliasRules) {
   // Target not served by the pool.
-  EXPECT_EQ(error_of(std::string(kMinimal) + "    aliases: {short: other}\n"),
-            R"(test.yaml:5:22: pools[0].aliases.short: target "other" is not a model of pool "chat" (add it to models))");
+  EXPECT_EQ(
+      error_of(std::string(kMinimal) + "    aliases: {short: other}\n"),
+      R"(test.yaml:5:22: pools[0].aliases.short: target "other" is not a model of pool "chat" (add it to models))");
   // Alias shadowing a model name.
-  EXPECT_EQ(error_of(std::string(kMinimal) + "  - {name: b, models: [n], aliases: {m: n}, backends: [http://h:2]}\n"),
-            R"(test.yaml:5:41: pools[1].aliases.m: alias "m" is already a model name or alias of pool "chat" (pools[0].models[0], line 3))");
+  EXPECT_EQ(
+      error_of(std::string(kMinimal) + "  - {name: b, models: [n], aliases: {m: n}, backends: [http://h:2]}\n"),
+      R"(test.yaml:5:41: pools[1].aliases.m: alias "m" is already a model name or alias of pool "chat" (pools[0].models[0], line 3))");
   // A target matched by the pool's glob is fine.
   EXPECT_EQ(error_of("pools:\n  - {name: a, models: ['q*'], aliases: {fast: q-small}, backends: [http://h:1]}\n"), "");
 }
@@ -379,8 +388,9 @@ TEST(LoadConfigErrorTest, PoolThatMatchesNothing) {
 }
 
 TEST(LoadConfigErrorTest, DuplicateBackendAndDuplicateKey) {
-  EXPECT_EQ(error_of("pools:\n  - name: p\n    models: [m]\n    backends: [http://h:1, 'http://H:1/']\n"),
-            R"(test.yaml:4:28: pools[0].backends[1].url: "http://h:1" is listed twice in this pool (pools[0].backends[0], line 4))");
+  EXPECT_EQ(
+      error_of("pools:\n  - name: p\n    models: [m]\n    backends: [http://h:1, 'http://H:1/']\n"),
+      R"(test.yaml:4:28: pools[0].backends[1].url: "http://h:1" is listed twice in this pool (pools[0].backends[0], line 4))");
   EXPECT_EQ(error_of(std::string(kMinimal) + "    name: again\n"),
             "test.yaml:5:5: pools[0].name: duplicate key (first at line 2)");
 }
@@ -406,11 +416,12 @@ pools:
     backends: [http://h:1]
     policy: {name: x, params: {a: [1]}}
 )");
-  EXPECT_EQ(message,
-            "test.yaml:1:13: listeners[0].address: port is missing: write HOST:PORT, such as 127.0.0.1:8080, got "
-            "\"nope\"\n"
-            "test.yaml:2:27: limits.max_connections: must be an integer from 1 to 10000000, got \"0\"\n"
-            "test.yaml:7:35: pools[0].policy.params.a: must be a single value (number, string or true/false), got a list");
+  EXPECT_EQ(
+      message,
+      "test.yaml:1:13: listeners[0].address: port is missing: write HOST:PORT, such as 127.0.0.1:8080, got "
+      "\"nope\"\n"
+      "test.yaml:2:27: limits.max_connections: must be an integer from 1 to 10000000, got \"0\"\n"
+      "test.yaml:7:35: pools[0].policy.params.a: must be a single value (number, string or true/false), got a list");
 }
 
 TEST(LoadConfigErrorTest, HeaderRules) {
@@ -435,21 +446,23 @@ TEST(LoadConfigTest, ExpandsEnvironmentVariablesInHeaderValues) {
   EXPECT_EQ(loaded->pools[0].headers.add,
             (std::vector<HeaderValue>{{"Authorization", "Bearer sk-123"}, {"x-literal", "${NOT_EXPANDED} costs $5"}}));
 
-  EXPECT_EQ(error_of(text), R"(test.yaml:7:24: pools[0].headers.add.Authorization: environment variable "OPENAI_KEY" is not set)");
+  EXPECT_EQ(error_of(text),
+            R"(test.yaml:7:24: pools[0].headers.add.Authorization: environment variable "OPENAI_KEY" is not set)");
 }
 
 TEST(LoadConfigTest, UsesTheProcessEnvironmentByDefault) {
   ::setenv("KVROUTE_CONFIG_TEST_TOKEN", "from-env", 1);
-  auto loaded = load_config_string(std::string(kMinimal) + "admin: {listen: '127.0.0.1:0', token: '${KVROUTE_CONFIG_TEST_TOKEN}'}\n",
-                                   "t.yaml");
+  auto loaded = load_config_string(
+      std::string(kMinimal) + "admin: {listen: '127.0.0.1:0', token: '${KVROUTE_CONFIG_TEST_TOKEN}'}\n", "t.yaml");
   ::unsetenv("KVROUTE_CONFIG_TEST_TOKEN");
   ASSERT_TRUE(loaded.ok()) << loaded.error().message;
   EXPECT_EQ(loaded->admin.token, "from-env");
 }
 
 TEST(PolicyParamTest, ErrorsCarryTheParameterLocation) {
-  auto loaded = load_config_string(std::string(kMinimal) + "    policy:\n      name: power_of_two\n      params:\n"
-                                                           "        bias: high\n",
+  auto loaded = load_config_string(std::string(kMinimal) +
+                                       "    policy:\n      name: power_of_two\n      params:\n"
+                                       "        bias: high\n",
                                    "demo.yaml");
   ASSERT_TRUE(loaded.ok()) << loaded.error().message;
   const PolicyConfig& policy = loaded->pools[0].policy;
@@ -476,7 +489,8 @@ TEST(LoadConfigFileTest, NamesTheFileAsGiven) {
   auto loaded = load_config_file(path);
   std::remove(path.c_str());
   ASSERT_FALSE(loaded.ok());
-  EXPECT_EQ(loaded.error().message, path + ":5:1: bogus: unknown key; expected one of: listeners, limits, server, admin, pools");
+  EXPECT_EQ(loaded.error().message,
+            path + ":5:1: bogus: unknown key; expected one of: listeners, limits, server, admin, pools");
   EXPECT_EQ(loaded.error().code, EINVAL);
 }
 

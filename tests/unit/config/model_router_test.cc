@@ -1,10 +1,10 @@
 #include "config/model_router.h"
 
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <cstdlib>
 #include <new>
-
-#include <gtest/gtest.h>
 
 #include "config/load_config.h"
 
@@ -74,7 +74,8 @@ TEST(ModelRouterTest, NoMatchWithoutDefaultPool) {
 }
 
 TEST(ModelRouterTest, DefaultPoolTakesEverythingElse) {
-  const ModelRouter router(load(std::string(kPools) + "  - name: rest\n    default: true\n    backends: [http://h:4]\n"));
+  const ModelRouter router(
+      load(std::string(kPools) + "  - name: rest\n    default: true\n    backends: [http://h:4]\n"));
   EXPECT_EQ(router.route("gpt-4o"), (ModelRoute{3, std::nullopt}));
   EXPECT_EQ(router.route("llama"), (ModelRoute{0, std::string_view("meta-llama/Llama-3.1-8B-Instruct")}));
 }
@@ -96,7 +97,8 @@ TEST(ModelRouterTest, DefaultPoolsOwnNamesStillMatchFirst) {
 }
 
 TEST(ModelRouterTest, RouteDoesNotAllocate) {
-  const ModelRouter router(load(std::string(kPools) + "  - name: rest\n    default: true\n    backends: [http://h:4]\n"));
+  const ModelRouter router(
+      load(std::string(kPools) + "  - name: rest\n    default: true\n    backends: [http://h:4]\n"));
   const std::string long_name(300, 'x');  // longer than any small-string buffer
   const long before = g_allocations.load();
   std::size_t sum = 0;

@@ -1,8 +1,8 @@
 #include "config/values.h"
 
-#include <map>
-
 #include <gtest/gtest.h>
+
+#include <map>
 
 namespace kvroute::config {
 namespace {

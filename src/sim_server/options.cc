@@ -79,6 +79,8 @@ Result<SimServerOptions> parse_options(int argc, const char* const* argv) {
   CLI::App app{"kvroute-sim: simulated OpenAI-compatible inference servers (a mock vLLM). One process hosts "
                "--instances servers on consecutive ports, each with its own engine.",
                "kvroute-sim"};
+  // A repeated option takes its last value (scripts can append overrides to a base command line).
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   std::uint32_t instances = 1;
   std::string host = "127.0.0.1";
   std::uint32_t port = 8000;

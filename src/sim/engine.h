@@ -24,6 +24,7 @@
 namespace kvroute::sim {
 
 using RequestId = std::uint64_t;
+class KvBlockManager;
 
 struct EngineConfig {
   Preset preset;
@@ -109,12 +110,17 @@ class Engine {
   std::span<const EngineEvent> events() const;
   /// Shape and duration of the last step.
   const StepShape& last_step_shape() const;
+  /// Modelled duration of the last step in seconds, before speed_factor (step_seconds of its shape).
+  double last_step_seconds() const;
 
   bool idle() const;
   EngineStats stats() const;
-  /// nullopt if the request is not live.
+  /// nullopt if the request is not live. A request that finished in the last step is still
+  /// answered (running = false) until the next step() call, so its cached_tokens can be read.
   std::optional<RequestInfo> request_info(RequestId id) const;
   const EngineConfig& config() const;
+  /// The block pool, read-only (tests, calibration, debugging).
+  const KvBlockManager& kv_blocks() const;
 
  private:
   class Impl;

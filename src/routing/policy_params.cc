@@ -48,7 +48,7 @@ Result<ParamValue> parse_value(const ParamSpec& spec, std::string_view text) {
         return Error{kInvalidArgument, "must be in [" + format_number(spec.min) + ", " + format_number(spec.max) +
                                            "], got " + std::string(text)};
       }
-      return ParamValue{*v};
+      return ParamValue::of_int(*v);
     }
     case ParamType::kDouble: {
       auto v = parse_double(text);
@@ -57,12 +57,12 @@ Result<ParamValue> parse_value(const ParamSpec& spec, std::string_view text) {
         return Error{kInvalidArgument, "must be in [" + format_number(spec.min) + ", " + format_number(spec.max) +
                                            "], got " + std::string(text)};
       }
-      return ParamValue{*v};
+      return ParamValue::of_double(*v);
     }
     case ParamType::kBool: {
       auto v = parse_bool(text);
       if (!v) return v.error();
-      return ParamValue{*v};
+      return ParamValue::of_bool(*v);
     }
     case ParamType::kDuration: {
       auto v = parse_duration(text);
@@ -72,12 +72,12 @@ Result<ParamValue> parse_value(const ParamSpec& spec, std::string_view text) {
         return Error{kInvalidArgument, "must be between " + format_number(spec.min) + "s and " +
                                            format_number(spec.max) + "s, got " + std::string(text)};
       }
-      return ParamValue{DurationValue{*v}};
+      return ParamValue::of_duration(*v);
     }
     case ParamType::kChoice: {
       const std::string t(trim(text));
       for (const auto& c : spec.choices) {
-        if (c == t) return ParamValue{c};
+        if (c == t) return ParamValue::of_choice(c);
       }
       std::string known;
       for (const auto& c : spec.choices) known += (known.empty() ? "" : ", ") + c;
@@ -181,34 +181,16 @@ Result<Nanos> parse_duration(std::string_view text) {
   return static_cast<Nanos>(std::llround(ns));
 }
 
-std::int64_t ParsedParams::get_int(std::string_view name) const {
-  const auto* v = std::get_if<std::int64_t>(&find(name));
-  if (v == nullptr) throw std::logic_error("parameter " + std::string(name) + " is not an integer");
-  return *v;
-}
+std::int64_t ParsedParams::get_int(std::string_view name) const { return find(name, ParamType::kInt).int_value; }
 
-double ParsedParams::get_double(std::string_view name) const {
-  const auto* v = std::get_if<double>(&find(name));
-  if (v == nullptr) throw std::logic_error("parameter " + std::string(name) + " is not a number");
-  return *v;
-}
+double ParsedParams::get_double(std::string_view name) const { return find(name, ParamType::kDouble).double_value; }
 
-bool ParsedParams::get_bool(std::string_view name) const {
-  const auto* v = std::get_if<bool>(&find(name));
-  if (v == nullptr) throw std::logic_error("parameter " + std::string(name) + " is not a bool");
-  return *v;
-}
+bool ParsedParams::get_bool(std::string_view name) const { return find(name, ParamType::kBool).bool_value; }
 
-Nanos ParsedParams::get_duration(std::string_view name) const {
-  const auto* v = std::get_if<DurationValue>(&find(name));
-  if (v == nullptr) throw std::logic_error("parameter " + std::string(name) + " is not a duration");
-  return v->nanos;
-}
+Nanos ParsedParams::get_duration(std::string_view name) const { return find(name, ParamType::kDuration).duration; }
 
 const std::string& ParsedParams::get_choice(std::string_view name) const {
-  const auto* v = std::get_if<std::string>(&find(name));
-  if (v == nullptr) throw std::logic_error("parameter " + std::string(name) + " is not a choice");
-  return *v;
+  return find(name, ParamType::kChoice).choice;
 }
 
 void ParsedParams::set(std::string name, ParamValue value) {
@@ -221,9 +203,11 @@ void ParsedParams::set(std::string name, ParamValue value) {
   values_.emplace_back(std::move(name), std::move(value));
 }
 
-const ParamValue& ParsedParams::find(std::string_view name) const {
+const ParamValue& ParsedParams::find(std::string_view name, ParamType type) const {
   for (const auto& [n, v] : values_) {
-    if (n == name) return v;
+    if (n != name) continue;
+    if (v.type != type) throw std::logic_error("policy parameter " + std::string(name) + " read with the wrong type");
+    return v;
   }
   throw std::logic_error("undeclared policy parameter " + std::string(name));
 }

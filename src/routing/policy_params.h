@@ -12,7 +12,6 @@
 #include <string>
 #include <string_view>
 #include <utility>
-#include <variant>
 #include <vector>
 
 #include "common/result.h"
@@ -50,12 +49,47 @@ ParamSpec bool_param(std::string name, std::string default_value, std::string he
 ParamSpec duration_param(std::string name, std::string default_value, std::string help, double min, double max);
 ParamSpec choice_param(std::string name, std::string default_value, std::string help, std::vector<std::string> choices);
 
-/// A duration value, distinct from an integer in ParamValue.
-struct DurationValue {
-  Nanos nanos = 0;
-};
+/// One parsed value: `type` says which member holds it. (A plain struct rather than a std::variant
+/// holding a std::string, which trips GCC 12's -Wmaybe-uninitialized at -O2.)
+struct ParamValue {
+  ParamType type = ParamType::kInt;
+  std::int64_t int_value = 0;
+  double double_value = 0.0;
+  bool bool_value = false;
+  Nanos duration = 0;
+  std::string choice;
 
-using ParamValue = std::variant<std::int64_t, double, bool, DurationValue, std::string>;
+  static ParamValue of_int(std::int64_t v) {
+    ParamValue p;
+    p.type = ParamType::kInt;
+    p.int_value = v;
+    return p;
+  }
+  static ParamValue of_double(double v) {
+    ParamValue p;
+    p.type = ParamType::kDouble;
+    p.double_value = v;
+    return p;
+  }
+  static ParamValue of_bool(bool v) {
+    ParamValue p;
+    p.type = ParamType::kBool;
+    p.bool_value = v;
+    return p;
+  }
+  static ParamValue of_duration(Nanos v) {
+    ParamValue p;
+    p.type = ParamType::kDuration;
+    p.duration = v;
+    return p;
+  }
+  static ParamValue of_choice(std::string v) {
+    ParamValue p;
+    p.type = ParamType::kChoice;
+    p.choice = std::move(v);
+    return p;
+  }
+};
 
 /// Parsed parameters: every declared parameter, with its default when the config did not set it.
 /// Getters throw std::logic_error for an undeclared name or a wrong type (a bug in the policy, not
@@ -71,7 +105,7 @@ class ParsedParams {
   void set(std::string name, ParamValue value);
 
  private:
-  const ParamValue& find(std::string_view name) const;
+  const ParamValue& find(std::string_view name, ParamType type) const;
   std::vector<std::pair<std::string, ParamValue>> values_;
 };
 

@@ -1,27 +1,11 @@
-// pick() must not allocate in the steady state (policy.h). This file replaces the global operator
-// new for the whole test binary with a counting one; only the counts taken around picks matter.
+// pick() must not allocate in the steady state (policy.h). alloc_counter.cc replaces the global
+// operator new for the whole test binary with a counting one; only the counts around picks matter.
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <cstdlib>
-#include <new>
 
 #include "routing_test_support.h"
 
-namespace {
-std::atomic<long> g_allocations{0};
-}  // namespace
-
-void* operator new(std::size_t size) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t size) { return operator new(size); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+#include "alloc_counter.h"
 
 namespace kvroute::routing {
 namespace {
@@ -31,6 +15,7 @@ using testing::PolicyCase;
 class NoAllocationTest : public ::testing::TestWithParam<PolicyCase> {};
 
 TEST_P(NoAllocationTest, PickDoesNotAllocateInSteadyState) {
+  if (!testing::kCountingAllocations) GTEST_SKIP() << "allocation counting is off under AddressSanitizer";
   auto set = testing::make_set(GetParam().weights);
   auto policy = testing::make_policy(GetParam().policy, GetParam().params);
   SeededRandom random(1);
@@ -49,12 +34,13 @@ TEST_P(NoAllocationTest, PickDoesNotAllocateInSteadyState) {
     }
   };
   run(10);  // first picks on a snapshot may build per-snapshot structures
-  const long before = g_allocations.load();
+  const long before = testing::allocations_so_far();
   run(10000);
-  EXPECT_EQ(g_allocations.load() - before, 0);
+  EXPECT_EQ(testing::allocations_so_far() - before, 0);
 }
 
 TEST_P(NoAllocationTest, InterleavingTwoSnapshotsDoesNotAllocateOnceWarm) {
+  if (!testing::kCountingAllocations) GTEST_SKIP() << "allocation counting is off under AddressSanitizer";
   // During a reload, retries of older requests pick on the old snapshot between new requests'
   // picks on the new one.
   auto old_set = testing::make_set(GetParam().weights);
@@ -72,9 +58,9 @@ TEST_P(NoAllocationTest, InterleavingTwoSnapshotsDoesNotAllocateOnceWarm) {
     }
   };
   run(10);
-  const long before = g_allocations.load();
+  const long before = testing::allocations_so_far();
   run(3000);
-  EXPECT_EQ(g_allocations.load() - before, 0);
+  EXPECT_EQ(testing::allocations_so_far() - before, 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllPolicies, NoAllocationTest, ::testing::ValuesIn(testing::all_policy_cases(64)),

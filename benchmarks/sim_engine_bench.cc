@@ -98,8 +98,8 @@ void run(benchmark::State& state, const Preset& preset, const std::vector<Arriva
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * workload.size()));
   state.counters["steps_per_req"] = static_cast<double>(stats.steps) / static_cast<double>(workload.size());
-  state.counters["hit_rate"] =
-      static_cast<double>(stats.prefix_cache_hits) / static_cast<double>(std::max<std::uint64_t>(1, stats.prefix_cache_queries));
+  state.counters["hit_rate"] = static_cast<double>(stats.prefix_cache_hits) /
+                               static_cast<double>(std::max<std::uint64_t>(1, stats.prefix_cache_queries));
   state.counters["preemptions"] = static_cast<double>(stats.num_preemptions);
   state.counters["virtual_s"] = kvroute::nanos_to_seconds(virtual_end);
 }

@@ -22,9 +22,9 @@ struct Reference {
   double kv_bytes_per_token_per_gpu;  // section 7.1: 128 KiB (8B), 320 KiB / TP (70B)
   const char* kv_tokens_text;         // "KV tokens"
   double kv_tokens;
-  const char* itl_text;               // "low-batch ITL"
-  double itl_ms;                      // midpoint
-  const char* prefill4k_text;         // "prefill, 4k prompt alone"
+  const char* itl_text;        // "low-batch ITL"
+  double itl_ms;               // midpoint
+  const char* prefill4k_text;  // "prefill, 4k prompt alone"
   double prefill4k_ms;
 };
 
@@ -56,8 +56,8 @@ double closed_form_ttft(const Preset& p, std::uint32_t prompt) {
   double total = 0;
   for (std::uint32_t done = 0; done < prompt;) {
     const double n = std::min(p.max_num_batched_tokens, prompt - done);
-    total += p.t_overhead + std::max(p.t_weights, n * p.c_token) + p.c_attention * n * (done + n / 2) +
-             tp_seconds(p, n);
+    total +=
+        p.t_overhead + std::max(p.t_weights, n * p.c_token) + p.c_attention * n * (done + n / 2) + tp_seconds(p, n);
     done += static_cast<std::uint32_t>(n);
   }
   return total;
@@ -177,10 +177,10 @@ std::vector<CalibrationRow> calibrate(const Preset& p) {
     std::uint32_t prompt;
   };
   for (const DecodeCase c : {DecodeCase{1, 1024}, DecodeCase{32, 1024}, DecodeCase{128, 1024}, DecodeCase{64, 2048}}) {
-    CalibrationRow row = ms_row(p,
-                                "decode step (ITL), batch " + std::to_string(c.batch) + " at " +
-                                    std::to_string(c.prompt / 1024) + "k context",
-                                measure_decode(p, c.batch, c.prompt), closed_form_decode(p, c.batch, c.prompt));
+    CalibrationRow row = ms_row(
+        p,
+        "decode step (ITL), batch " + std::to_string(c.batch) + " at " + std::to_string(c.prompt / 1024) + "k context",
+        measure_decode(p, c.batch, c.prompt), closed_form_decode(p, c.batch, c.prompt));
     if (ref && c.batch == 1) {
       row.facts = ref->itl_text;
       row.facts_value = ref->itl_ms;

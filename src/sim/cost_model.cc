@@ -18,8 +18,7 @@ double step_seconds(const Preset& preset, const StepShape& shape) {
                    shape.prefill_attention_work * preset.c_attention;
   if (preset.tensor_parallel > 1 && preset.allreduce_bandwidth > 0) {
     seconds += 2.0 * preset.layers *
-               (preset.allreduce_latency +
-                tokens * preset.allreduce_bytes_per_token / preset.allreduce_bandwidth);
+               (preset.allreduce_latency + tokens * preset.allreduce_bytes_per_token / preset.allreduce_bandwidth);
   }
   return seconds;
 }

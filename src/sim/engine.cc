@@ -56,9 +56,9 @@ struct Request {
   std::vector<std::uint64_t> block_hashes;  // prompt blocks with caller-given identities
   std::uint64_t salt = 0;                   // for identities of all other blocks
 
-  std::uint32_t num_computed = 0;      // tokens whose KV is in blocks (or scheduled this step)
-  std::vector<std::uint32_t> blocks;   // block table
-  std::uint32_t num_settled = 0;       // leading full blocks whose identity was registered or tried
+  std::uint32_t num_computed = 0;                // tokens whose KV is in blocks (or scheduled this step)
+  std::vector<std::uint32_t> blocks;             // block table
+  std::uint32_t num_settled = 0;                 // leading full blocks whose identity was registered or tried
   std::uint64_t last_identity = kBlockHashSeed;  // identity of block num_settled - 1
   RequestInfo info;
   bool live = false;

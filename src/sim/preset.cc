@@ -97,16 +97,16 @@ constexpr const char* kModel70B = "meta-llama/Llama-3.1-70B-Instruct";
 // section 7.2): alpha 40 us and 200 GB/s at TP4, 34 us and 170 GB/s at TP8 (section 7.3 t_TP column).
 std::vector<Preset> make_builtin_presets() {
   std::vector<Preset> presets;
-  presets.push_back(make_preset({"L8B-H100", kModel8B, kLlama8B, 1, kH100HbmBytesPerSecond,
-                                 27500, 6.0e-3, 21.6e-6, 0, 0}));
-  presets.push_back(make_preset({"L8B-H200", kModel8B, kLlama8B, 1, kH200HbmBytesPerSecond,
-                                 55500, 6.0e-3 * 3.35 / 4.8, 21.6e-6, 0, 0}));
-  presets.push_back(make_preset({"L70B-H100-TP4", kModel70B, kLlama70B, 4, kH100HbmBytesPerSecond,
-                                 28500, 14.3e-3, 54.4e-6, 40e-6, 200e9}));
-  presets.push_back(make_preset({"L70B-H100-TP8", kModel70B, kLlama70B, 8, kH100HbmBytesPerSecond,
-                                 84000, 8.4e-3, 29.7e-6, 34e-6, 170e9}));
-  presets.push_back(make_preset({"L70B-H200-TP4", kModel70B, kLlama70B, 4, kH200HbmBytesPerSecond,
-                                 73000, 14.3e-3 * 3.35 / 4.8, 54.4e-6, 40e-6, 200e9}));
+  presets.push_back(
+      make_preset({"L8B-H100", kModel8B, kLlama8B, 1, kH100HbmBytesPerSecond, 27500, 6.0e-3, 21.6e-6, 0, 0}));
+  presets.push_back(make_preset(
+      {"L8B-H200", kModel8B, kLlama8B, 1, kH200HbmBytesPerSecond, 55500, 6.0e-3 * 3.35 / 4.8, 21.6e-6, 0, 0}));
+  presets.push_back(make_preset(
+      {"L70B-H100-TP4", kModel70B, kLlama70B, 4, kH100HbmBytesPerSecond, 28500, 14.3e-3, 54.4e-6, 40e-6, 200e9}));
+  presets.push_back(make_preset(
+      {"L70B-H100-TP8", kModel70B, kLlama70B, 8, kH100HbmBytesPerSecond, 84000, 8.4e-3, 29.7e-6, 34e-6, 170e9}));
+  presets.push_back(make_preset({"L70B-H200-TP4", kModel70B, kLlama70B, 4, kH200HbmBytesPerSecond, 73000,
+                                 14.3e-3 * 3.35 / 4.8, 54.4e-6, 40e-6, 200e9}));
 
   // "tiny": not a real GPU. Small enough that tests reach KV pressure, chunking and the sequence
   // limit with a handful of short requests, and steps of about a millisecond.
@@ -119,10 +119,10 @@ std::vector<Preset> make_builtin_presets() {
   tiny.max_num_batched_tokens = 512;
   tiny.max_model_len = 2048;
   tiny.t_overhead = 0.2e-3;
-  tiny.t_weights = 0.8e-3;   // knee at 400 tokens, as the real presets' knee sits at ~250-500
-  tiny.c_token = 2e-6;       // a full 512-token step: ~1.2 ms
-  tiny.c_kv = 20e-9;         // 16 decoders at 1k context: +0.33 ms
-  tiny.c_attention = 1e-9;   // a 512-token chunk on an empty prefix: +0.13 ms
+  tiny.t_weights = 0.8e-3;  // knee at 400 tokens, as the real presets' knee sits at ~250-500
+  tiny.c_token = 2e-6;      // a full 512-token step: ~1.2 ms
+  tiny.c_kv = 20e-9;        // 16 decoders at 1k context: +0.33 ms
+  tiny.c_attention = 1e-9;  // a 512-token chunk on an empty prefix: +0.13 ms
   tiny.tensor_parallel = 1;
   tiny.layers = 4;
   presets.push_back(tiny);

@@ -92,8 +92,7 @@ TEST(CostModelTest, EngineStepsOnATensorParallelPreset) {
   Engine engine(EngineConfig{p});
   ASSERT_TRUE(engine.add_request(EngineRequest{1, 1000, {}, 2}));
   const auto tp = [](double n) { return 2 * 80 * (40e-6 + n * 16384 / 200e9); };
-  EXPECT_NEAR(run_step(engine, 0),
-              1.5e-3 + 1000 * 54.4e-6 + p.c_attention * 1000 * 500 + tp(1000), 1e-9);
+  EXPECT_NEAR(run_step(engine, 0), 1.5e-3 + 1000 * 54.4e-6 + p.c_attention * 1000 * 500 + tp(1000), 1e-9);
   EXPECT_NEAR(run_step(engine, 0), 1.5e-3 + 14.3e-3 + 1001 * p.c_kv + tp(1), 1e-9);
 }
 

@@ -1,6 +1,8 @@
 // Scheduler behaviour (vLLM V1, SIMULATOR-FACTS.md sections 5 and 6), on the tiny preset:
 // 256 blocks of 16 tokens (255 usable), max_num_seqs 16, 512 tokens per step.
 
+#include "sim/engine.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -8,7 +10,6 @@
 #include <set>
 
 #include "engine_test_util.h"
-#include "sim/engine.h"
 #include "sim/kv_block_manager.h"
 
 namespace kvroute::sim {
@@ -65,7 +66,7 @@ TEST(EngineTest, RejectsInvalidAndOversizedRequests) {
   EXPECT_FALSE(engine.add_request(EngineRequest{1, 10, {}, 0}));     // no output
   EXPECT_FALSE(engine.add_request(EngineRequest{1, 2000, {}, 49}));  // > max_model_len 2048
   EXPECT_TRUE(engine.add_request(EngineRequest{1, 2000, {}, 48}));
-  EXPECT_FALSE(engine.add_request(EngineRequest{1, 10, {}, 1}));     // live id
+  EXPECT_FALSE(engine.add_request(EngineRequest{1, 10, {}, 1}));  // live id
   EXPECT_TRUE(engine.add_request(EngineRequest{2, 10, {}, 1}));
 
   Preset small = tiny();

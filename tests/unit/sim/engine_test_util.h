@@ -71,7 +71,8 @@ inline std::vector<Arrival> random_workload(std::uint64_t seed, std::uint32_t n,
     r.output_tokens = 1 + static_cast<std::uint32_t>(rng.uniform(max_output));
     const std::uint32_t full_blocks = r.prompt_tokens / 16;
     // Half the requests hash their prompt from one of 3 shared documents, and only partly.
-    if (rng.uniform(2) == 0) r.block_hashes = chain(rng.uniform(3), static_cast<std::uint32_t>(rng.uniform(full_blocks + 1)));
+    if (rng.uniform(2) == 0)
+      r.block_hashes = chain(rng.uniform(3), static_cast<std::uint32_t>(rng.uniform(full_blocks + 1)));
     out.push_back(Arrival{t, std::move(r)});
   }
   return out;

@@ -26,7 +26,7 @@ TEST(PresetTest, ConstantsMatchTheSection7Table) {
   const Preset& h100 = *find_preset("L8B-H100");
   EXPECT_EQ(h100.num_gpu_blocks, 27500u);
   EXPECT_EQ(h100.kv_capacity_tokens(), 440000u);
-  EXPECT_NEAR(h100.c_kv * 1000, 0.049e-3, 0.0005e-3);        // 0.049 ms per 1k context tokens
+  EXPECT_NEAR(h100.c_kv * 1000, 0.049e-3, 0.0005e-3);           // 0.049 ms per 1k context tokens
   EXPECT_NEAR(h100.c_attention * 4096 * 2048, 8.9e-3, 0.1e-3);  // 4k prompt: ~9 ms of attention
   EXPECT_EQ(h100.tensor_parallel, 1u);
 

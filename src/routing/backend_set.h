@@ -41,11 +41,11 @@ struct BackendSpec {
 
 /// One backend of a snapshot.
 struct Backend {
-  std::uint32_t index = 0;  ///< position in its snapshot; what Policy::pick returns
-  std::string id;
-  std::string url;
-  std::uint32_t weight = 1;
-  Labels labels;
+  std::uint32_t index = 0;   ///< position in its snapshot; what Policy::pick returns
+  std::string id;            ///< display name (metrics, logs, admin API)
+  std::string url;           ///< base URL; the identity that carries state across reloads
+  std::uint32_t weight = 1;  ///< >= 1
+  Labels labels;             ///< operator-defined key/value pairs (zone, GPU type, ...)
   CapacityHints capacity;
   std::shared_ptr<BackendState> shared_state;  ///< never null
 

@@ -102,6 +102,7 @@ class ParsedParams {
   Nanos get_duration(std::string_view name) const;
   const std::string& get_choice(std::string_view name) const;
 
+  /// Sets (or replaces) a value; used by parse_params and by tests.
   void set(std::string name, ParamValue value);
 
  private:

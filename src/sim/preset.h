@@ -9,7 +9,7 @@
 namespace kvroute::sim {
 
 /// Everything that makes one simulated server (model on GPU type) fast or slow, big or small.
-/// Times in seconds. The step-time formula that uses them lives in cost_model.h.
+/// Times in seconds. The step-time formula that uses them is step_seconds() (engine.h, cost_model.cc).
 struct Preset {
   std::string name;        ///< e.g. "L8B-H100"
   std::string model_name;  ///< default served model name, e.g. "meta-llama/Llama-3.1-8B-Instruct"

@@ -45,6 +45,13 @@ class ChainedBlockHasher {
     }
   }
 
+  /// Starts a new chain with `seed`, keeping the block size (reuse without reallocation).
+  void reset(std::uint64_t seed) {
+    fill_ = 0;
+    total_ = 0;
+    last_ = seed;
+  }
+
   /// Bytes fed so far.
   std::size_t total_bytes() const { return total_; }
   /// Hash of the last completed block (the seed if none).

@@ -43,3 +43,20 @@ TEST(ChainedBlockHasherTest, SeedSeparatesNamespaces) {
 
 }  // namespace
 }  // namespace kvroute
+
+namespace kvroute {
+namespace {
+
+TEST(ChainedBlockHasherTest, ResetStartsAFreshChain) {
+  ChainedBlockHasher h(64, 3);
+  const std::string text(130, 'k');
+  std::vector<std::uint64_t> first, second;
+  h.update(text, [&](std::uint64_t x) { first.push_back(x); });
+  h.reset(3);
+  EXPECT_EQ(h.total_bytes(), 0u);
+  h.update(text, [&](std::uint64_t x) { second.push_back(x); });
+  EXPECT_EQ(first, second);
+}
+
+}  // namespace
+}  // namespace kvroute

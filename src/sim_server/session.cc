@@ -62,7 +62,11 @@ bool is_client_gone(const boost::system::error_code& ec) {
 }  // namespace
 
 Session::Session(Instance& instance, tcp::socket socket)
-    : inst_(instance), socket_(std::move(socket)), wake_(socket_.get_executor()), delay_(socket_.get_executor()) {}
+    : inst_(instance), socket_(std::move(socket)), wake_(socket_.get_executor()), delay_(socket_.get_executor()) {
+  // For the direct sends of the streaming pump; asynchronous operations are unaffected.
+  boost::system::error_code ec;
+  socket_.non_blocking(true, ec);
+}
 
 Session::~Session() = default;
 
@@ -499,8 +503,21 @@ void Session::pump() {
   inflight_to_ = limit;
   inflight_tail_ = tail;
   write_busy_ = true;
-  asio::async_write(socket_, asio::buffer(out_),
-                    [self = shared_from_this()](boost::system::error_code ec, std::size_t) { self->on_written(ec); });
+  // Fast path: the socket buffer almost always has room, so hand the bytes over now with one
+  // non-blocking send and account for them at once. Only what does not fit goes through an
+  // asynchronous write (whose completion then marks the hand-off).
+  boost::system::error_code ec;
+  std::size_t written = socket_.write_some(asio::buffer(out_), ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) {
+    ec = {};
+    written = 0;
+  }
+  if (ec || written == out_.size()) {
+    on_written(ec);
+    return;
+  }
+  asio::async_write(socket_, asio::buffer(out_) + written,
+                    [self = shared_from_this()](boost::system::error_code wec, std::size_t) { self->on_written(wec); });
 }
 
 void Session::on_written(boost::system::error_code ec) {

@@ -7,8 +7,10 @@
 //   - streaming: the session writes at once, from that call (a small callback state machine, the
 //     "pump"): headers, then for each batch of ready tokens one HTTP chunk holding their SSE
 //     events (one event per token; several only when the socket was still busy with the previous
-//     write), and with the last token the usage chunk, [DONE] and the terminating chunk. Each
-//     token's lateness is taken when its write completes.
+//     write), and with the last token the usage chunk, [DONE] and the terminating chunk. The
+//     bytes go out with one non-blocking send at once; only what the socket cannot take is left
+//     to an asynchronous write. Each token's lateness is taken when its bytes have all been
+//     handed to the socket (the send returned, or the asynchronous write completed).
 //   - non-streaming: the coroutine wakes at the last token and writes one JSON body.
 // While a request runs, one read is kept pending on the socket so that a client that goes away is
 // noticed (EOF or reset) even when nothing is being written; its request is then aborted in the

@@ -131,6 +131,9 @@ void ChildProcess::read_stderr(int fd) {
     if (stderr_.size() > 2 * kStderrKeep) stderr_.erase(0, stderr_.size() - kStderrKeep);
   }
   close(fd);
+  std::lock_guard lock(mutex_);
+  stderr_closed_ = true;
+  cv_.notify_all();
 }
 
 std::optional<std::string> ChildProcess::wait_for_line(const std::function<bool(const std::string&)>& pred,
@@ -175,7 +178,10 @@ std::optional<int> ChildProcess::poll_exit() {
   if (pid_ <= 0) return std::nullopt;
   int status = 0;
   const pid_t r = waitpid(pid_, &status, WNOHANG);
-  if (r == pid_) exit_status_ = decode_status(status);
+  if (r == pid_) {
+    exit_status_ = decode_status(status);
+    await_output();
+  }
   return exit_status_;
 }
 
@@ -189,6 +195,13 @@ std::optional<int> ChildProcess::wait_exit(std::chrono::milliseconds timeout) {
   }
 }
 
+void ChildProcess::await_output() {
+  // The pipes close when the process is gone (unless it left children holding them): wait for
+  // the readers to take the last bytes, so lines() and stderr_tail() are complete after exit.
+  std::unique_lock lock(mutex_);
+  cv_.wait_for(lock, std::chrono::seconds(2), [this] { return stdout_closed_ && stderr_closed_; });
+}
+
 void ChildProcess::signal(int sig) {
   if (!exit_status_ && pid_ > 0) kill(pid_, sig);
 }
@@ -200,7 +213,10 @@ int ChildProcess::stop(std::chrono::milliseconds grace) {
   if (auto s = wait_exit(grace)) return *s;
   kill(pid_, SIGKILL);
   int status = 0;
-  if (waitpid(pid_, &status, 0) == pid_) exit_status_ = decode_status(status);
+  if (waitpid(pid_, &status, 0) == pid_) {
+    exit_status_ = decode_status(status);
+    await_output();
+  }
   return exit_status_.value_or(-1);
 }
 

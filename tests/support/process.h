@@ -45,7 +45,8 @@ class ChildProcess {
   /// stdout lines and stderr tail, for failure messages.
   std::string describe() const;
 
-  /// Exit status if the process has ended (exit code, or 128 + signal), else nullopt. Reaps it.
+  /// Exit status if the process has ended (exit code, or 128 + signal), else nullopt. Reaps it;
+  /// once it returns a status, lines() and stderr_tail() hold everything the process wrote.
   std::optional<int> poll_exit();
   /// Waits up to timeout for the process to end on its own.
   std::optional<int> wait_exit(std::chrono::milliseconds timeout);
@@ -58,6 +59,7 @@ class ChildProcess {
   ChildProcess() = default;
   void read_stdout(int fd);
   void read_stderr(int fd);
+  void await_output();
 
   pid_t pid_ = -1;
   std::optional<int> exit_status_;
@@ -66,6 +68,7 @@ class ChildProcess {
   std::vector<std::string> lines_;
   std::string stderr_;
   bool stdout_closed_ = false;
+  bool stderr_closed_ = false;
   std::thread stdout_thread_;
   std::thread stderr_thread_;
   std::string name_;

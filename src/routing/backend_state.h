@@ -17,11 +17,14 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 
 #include "common/time_source.h"
 
 namespace kvroute::routing {
+
+class PrefixIndex;
 
 /// Cache line size assumed for layout (x86-64 and most arm64). A constant rather than
 /// std::hardware_destructive_interference_size, whose value may differ between translation units.
@@ -30,10 +33,26 @@ inline constexpr std::size_t kCacheLineBytes = 64;
 /// A time value meaning "never happened".
 inline constexpr Nanos kNever = INT64_MIN;
 
-/// How the shared latency estimates forget (set per pool; see PolicyFactory::estimator_config()).
+/// How the pool's shared accounting learns (set per pool; see PolicyFactory::estimator_config()).
+/// The defaults suit every policy that does not read the LLM estimates: no prefix index, prefill work
+/// counted in plain prompt tokens.
 struct EstimatorConfig {
   Nanos ttft_decay = 10 * kNanosPerSecond;    ///< time constant of the TTFT peak-EWMA
   Nanos decode_decay = 10 * kNanosPerSecond;  ///< time constant of the per-token decode EWMA
+  /// Time constant of the learned prefill rate (work and busy time are both averaged with it).
+  Nanos prefill_rate_decay = 30 * kNanosPerSecond;
+  /// Prefill work model (estimators.h prefill_work): uncached tokens u on a cached prefix c cost
+  /// u * (1 + (c + u / 2) / attention_tokens) "work tokens", the GEMM part plus causal attention.
+  /// 0 counts plain tokens (attention ignored).
+  double attention_tokens = 0.0;
+  /// How much a completely full KV cache of decoding sequences slows a prefill step (vLLM steps read
+  /// every running sequence's KV; estimators.h decode_slowdown). The learned prefill rate is
+  /// normalised by it, so that it describes the backend, not the load it happened to carry. 0 = off.
+  double decode_interference = 0.0;
+  /// Shared prefix index the accounting feeds at every dispatch (prefix_index.h); null = none. Set by
+  /// the policies that read it, so the pool's DispatchAccounting, built from this config, feeds the
+  /// same index the pool's policy instances read.
+  std::shared_ptr<PrefixIndex> prefix_index;
 };
 
 /// Peak-sensitive exponentially weighted moving average of a latency, in nanoseconds, updated
@@ -97,6 +116,10 @@ struct alignas(kCacheLineBytes) ScrapedMetrics {
   std::atomic<double> kv_usage{0.0};                   ///< fraction of KV blocks in use, [0, 1]
   std::atomic<std::uint64_t> prefix_cache_hits{0};     ///< cumulative tokens served from cache
   std::atomic<std::uint64_t> prefix_cache_queries{0};  ///< cumulative tokens looked up
+  /// KV cache size in tokens (vLLM cache_config_info num_gpu_blocks x block_size, or
+  /// kv_cache_size_tokens); 0 = not reported. Bounds the prefix index when no hint is configured.
+  std::atomic<std::uint64_t> kv_capacity_tokens{0};
+  std::atomic<std::uint64_t> num_preemptions{0};       ///< cumulative preemptions
 };
 
 /// Per-backend live state. See the file comment for the threading rules.
@@ -110,6 +133,16 @@ struct BackendState {
     std::atomic<std::int64_t> in_flight{0};                   ///< dispatched and not yet completed
     std::atomic<std::int64_t> outstanding_prefill_tokens{0};  ///< prompt tokens dispatched, no first token yet
     std::atomic<std::int64_t> active_decodes{0};              ///< requests past their first token
+    /// Of outstanding_prefill_tokens, those not predicted to be served from the backend's prefix cache
+    /// (prompt tokens minus the prefix index's predicted hit; all of them without an index).
+    std::atomic<std::int64_t> outstanding_uncached_tokens{0};
+    /// Prefill work of the requests without a first token, in work tokens (estimators.h prefill_work;
+    /// equal to outstanding_uncached_tokens when the pool's attention_tokens is 0).
+    std::atomic<std::int64_t> outstanding_prefill_work{0};
+    /// Prefill work ever dispatched, in work tokens: at a request's first token, everything dispatched
+    /// before it has been prefilled too (engines admit FCFS), which is what the rate learner uses.
+    std::atomic<std::int64_t> dispatched_prefill_work_total{0};
+    std::atomic<std::uint64_t> dispatched_prompt_tokens_total{0};  ///< prompt tokens ever dispatched
     std::atomic<std::uint64_t> dispatched_total{0};
     std::atomic<std::uint64_t> ok_total{0};
     std::atomic<std::uint64_t> error_total{0};
@@ -120,10 +153,36 @@ struct BackendState {
   struct alignas(kCacheLineBytes) Estimates {
     PeakEwma ttft;              ///< dispatch -> first token, nanoseconds
     PeakEwma decode_per_token;  ///< first token -> last token, per later token, nanoseconds
-    /// Learned prefill throughput in prompt tokens per second; 0 = not learned yet. Reserved for the
-    /// latency/capacity estimator (not written by the classic accounting).
+    /// Learned prefill throughput in work tokens per second (prompt tokens when the pool's
+    /// attention_tokens is 0), normalised to a backend with no decode load; 0 = not learned yet.
+    /// Written by the rate learner (estimators.h) at first tokens; read by policies.
     std::atomic<double> prefill_tokens_per_second{0.0};
+    /// Decode phase (first token -> completion) of successful requests, seconds, plain time-decayed
+    /// EWMA; 0 = no sample yet. How long a request holds its KV after its prefill.
+    std::atomic<double> decode_seconds{0.0};
+    std::atomic<Nanos> decode_seconds_at{kNever};
+
+    // Rate learner state (estimators.h PrefillRateLearner), guarded by learner_busy.
+    std::atomic<bool> learner_busy{false};
+    std::int64_t learner_done_mark = 0;  ///< dispatched_prefill_work_total known prefilled
+    Nanos learner_mark_at = kNever;      ///< when that became known (a first token)
+    double learner_work = 0.0;           ///< decayed sum of prefilled work in busy intervals
+    double learner_seconds = 0.0;        ///< decayed sum of those intervals' lengths
+    Nanos learner_busy_since = kNever;   ///< start of the current busy period (see note_dispatch)
+    std::int64_t learner_idle_mark = 0;  ///< dispatched work known prefilled when it started
   } estimates;
+
+  // --- Prefix-cache bookkeeping: written by workers at dispatch and when usage is reported. ---
+  struct alignas(kCacheLineBytes) PrefixStats {
+    std::atomic<std::uint64_t> predicted_cached_tokens_total{0};  ///< prefix index predictions at dispatch
+    std::atomic<std::uint64_t> reported_cached_tokens_total{0};   ///< backend-reported cached_tokens
+    std::atomic<std::uint64_t> reported_prompt_tokens_total{0};   ///< prompt tokens of those reports
+    std::atomic<std::uint64_t> reports_total{0};                  ///< requests with a cached_tokens report
+    std::atomic<std::uint64_t> overpredictions_total{0};          ///< reports below the prediction
+    /// PrefixIndex slot of this backend: (index id << 32) | (slot + 1); 0 = none. Written once by
+    /// the index that first records this backend.
+    std::atomic<std::uint64_t> index_slot{0};
+  } prefix;
 
   // --- Scraped metrics: written by the control thread's scraper. ---
   ScrapedMetrics scraped;

@@ -70,6 +70,9 @@ struct Completion {
   Nanos elapsed = 0;                ///< dispatch -> completion
   std::optional<Nanos> ttft;        ///< dispatch -> first token, if one arrived
   std::uint32_t output_tokens = 0;  ///< tokens received
+  std::uint32_t prompt_tokens = 0;  ///< the request's prompt tokens (estimate, or the backend's usage figure)
+  std::uint32_t predicted_cached_tokens = 0;  ///< prefix-index prediction at dispatch (0 without an index)
+  std::optional<std::uint32_t> cached_tokens;  ///< backend-reported cached prompt tokens, if reported
 };
 
 /// A load-balancing policy instance, owned by one worker thread (see the file comment).

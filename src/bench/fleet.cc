@@ -15,7 +15,10 @@ constexpr int kInvalidArgument = 22;
 
 std::string known_presets() {
   std::string out;
-  for (const auto& p : sim::builtin_presets()) out += (out.empty() ? "" : ", ") + p.name;
+  for (const auto& p : sim::builtin_presets()) {
+    if (!out.empty()) out += ", ";
+    out += p.name;
+  }
   return out;
 }
 
@@ -45,7 +48,8 @@ std::string Fleet::preset_label() const {
     const std::string_view name = b.preset->name;
     if (std::find(seen.begin(), seen.end(), name) != seen.end()) continue;
     seen.push_back(name);
-    out += (out.empty() ? "" : ",") + std::string(name);
+    if (!out.empty()) out += ',';
+    out += name;
   }
   return out;
 }

@@ -61,9 +61,8 @@ class FleetSimulation::Impl {
       s.url = fmt::format("sim://backend-{}", i);
       s.weight = b.weight;
       s.labels = {{"preset", b.preset->name}};
-      // What a well-configured pool would state for a vLLM server: its usable KV and batch limit.
-      s.capacity.kv_capacity_tokens = std::uint64_t{b.preset->num_gpu_blocks - 1} * b.preset->block_size;
-      s.capacity.max_concurrency = b.preset->max_num_seqs;
+      // No capacity hints, as in a pool configured by URL only: KV capacity reaches the policies
+      // through the scrape (kv_capacity_tokens), as from vLLM's cache_config_info.
       specs.push_back(std::move(s));
 
       sim::EngineConfig config;
@@ -216,8 +215,15 @@ class FleetSimulation::Impl {
       routing::DispatchTicket& ticket = tickets_[ev.id];
       if (ev.output_index == 0) {
         rec.first_token = now;
-        if (const auto info = engine.request_info(ev.id)) rec.cached_tokens = info->cached_tokens;
-        accounting_.first_token(ticket, now, policy_.get());
+        // The backend's usage report (prompt_tokens, prompt_tokens_details.cached_tokens), as a
+        // gateway gets it with the first chunk when it asks vLLM for continuous usage stats.
+        routing::PromptUsage usage;
+        usage.prompt_tokens = rec.prompt_tokens;
+        if (const auto info = engine.request_info(ev.id)) {
+          rec.cached_tokens = info->cached_tokens;
+          usage.cached_tokens = info->cached_tokens;
+        }
+        accounting_.first_token(ticket, now, policy_.get(), usage);
         changed = true;
       }
       if (ev.finished) {
@@ -242,6 +248,9 @@ class FleetSimulation::Impl {
       m.kv_usage.store(s.kv_cache_usage, std::memory_order_relaxed);
       m.prefix_cache_hits.store(s.prefix_cache_hits, std::memory_order_relaxed);
       m.prefix_cache_queries.store(s.prefix_cache_queries, std::memory_order_relaxed);
+      m.num_preemptions.store(s.num_preemptions, std::memory_order_relaxed);
+      // vLLM's cache_config_info: num_gpu_blocks x block_size.
+      m.kv_capacity_tokens.store(engines_[b]->config().preset.kv_capacity_tokens(), std::memory_order_relaxed);
       m.scraped_at.store(now, std::memory_order_relaxed);
     }
     if (scrape_observer_) scrape_observer_(now);

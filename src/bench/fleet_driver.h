@@ -6,11 +6,14 @@
 //
 // Events, in virtual time (ties at one instant are handled in this order):
 //   1. step end     an engine's forward pass ends: its tokens are delivered (first token ->
-//                   DispatchAccounting::first_token; last token -> complete(kOk)), then the engine
+//                   DispatchAccounting::first_token with the backend's usage report: prompt tokens
+//                   and cached_tokens from Engine::request_info; last token -> complete(kOk)), then the engine
 //                   starts its next pass at once (Engine::step), as kvroute-sim's loop does.
 //   2. scrape       every scrape_interval (from t = 0): each engine's stats are copied into its
-//                   BackendState::scraped (running, waiting, KV usage, prefix hits/queries, time),
-//                   the figures the live gateway's scraper writes from vLLM's /metrics.
+//                   BackendState::scraped (running, waiting, KV usage, prefix hits/queries,
+//                   preemptions, KV capacity, time), the figures the live gateway's scraper writes
+//                   from vLLM's /metrics. The engine's state is the one after its latest step was
+//                   planned (kvroute-sim serves /metrics from the same state).
 //   3. arrival      the request (arrival = trace time x time_scale) joins the gateway's FIFO queue,
 //                   and the queue is drained (below).
 //   4. deadline     arrival + timeout: a request with no first token yet is a timeout. Still queued:

@@ -98,9 +98,15 @@ TEST(FleetDriverTest, EveryRequestCompletesWithConsistentTimes) {
   EXPECT_EQ(run.max_queued, 0u);
   expect_fleet_quiescent(sim);
 
-  // Every backend's accounting saw each of its requests complete successfully.
+  // Every backend's accounting saw each of its requests complete successfully, and got the
+  // engine's cached_tokens for each of them.
+  std::vector<std::uint64_t> cached(3, 0);
+  for (const RequestRecord& r : run.requests) cached[r.backend] += r.cached_tokens;
   for (std::uint32_t b = 0; b < 3; ++b) {
-    EXPECT_EQ(sim.backends()[b].state().accounting.ok_total.load(), run.dispatched_per_backend[b]);
+    const auto& state = sim.backends()[b].state();
+    EXPECT_EQ(state.accounting.ok_total.load(), run.dispatched_per_backend[b]);
+    EXPECT_EQ(state.prefix.reports_total.load(), run.dispatched_per_backend[b]);
+    EXPECT_EQ(state.prefix.reported_cached_tokens_total.load(), cached[b]);
   }
   const PolicyMetrics m = compute_metrics(run, SloOptions{}, SimOptions{}.timeout, "round_robin");
   EXPECT_EQ(m.completed, 80u);
@@ -262,6 +268,8 @@ TEST(FleetDriverTest, ScrapesCopyEngineStatsIntoBackendState) {
       EXPECT_EQ(s.kv_usage.load(), e.kv_cache_usage);
       EXPECT_EQ(s.prefix_cache_hits.load(), e.prefix_cache_hits);
       EXPECT_EQ(s.prefix_cache_queries.load(), e.prefix_cache_queries);
+      EXPECT_EQ(s.num_preemptions.load(), e.num_preemptions);
+      EXPECT_EQ(s.kv_capacity_tokens.load(), 256u * 16);  // tiny: num_gpu_blocks x block_size
       saw_running |= s.num_running.load() > 0;
       saw_hits |= s.prefix_cache_hits.load() > 0;
     }

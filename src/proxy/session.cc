@@ -1,0 +1,1021 @@
+#include "proxy/session.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <limits>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "common/hash.h"
+#include "openai/errors.h"
+#include "openai/sse.h"
+#include "proxy/request_parser.h"
+#include "proxy/response_head.h"
+
+namespace kvroute::proxy {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using upstream::HeaderKind;
+
+namespace {
+
+constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
+/// Bytes asked of a backend per read: a few SSE events, or a typical JSON answer, in one read.
+constexpr std::size_t kUpstreamReadSize = 16 * 1024;
+/// An oversized body declared by Content-Length is read and discarded (so the connection stays
+/// usable after the 413) up to this many bytes beyond the limit; past that the connection closes.
+constexpr std::uint64_t kMaxDrainBytes = 64u << 20;
+/// Non-streamed answers are kept (for their usage) up to this size; larger ones are only relayed.
+constexpr std::size_t kMaxCapturedBody = 1u << 20;
+/// Bytes of canonical prompt per prefix block (DESIGN.md section 4), and the token estimate.
+constexpr std::size_t kPrefixBlockBytes = 64;
+constexpr std::uint64_t kBytesPerToken = 4;
+/// Seed of a model's prefix-hash chain (the same rule as routing's PromptFeatureBuilder).
+std::uint64_t prefix_seed_for_model(std::string_view model) { return hash_string(model, 0x70726566ULL); }
+
+/// Collects the canonical prompt the JSON parser streams out, so it can be hashed once the model
+/// (which seeds the hashes, and may come after the prompt in the body) is known.
+class PromptCollector final : public openai::PromptSink {
+ public:
+  explicit PromptCollector(std::string& out) : out_(out) { out_.clear(); }
+  void append(std::string_view piece) override { out_.append(piece); }
+
+ private:
+  std::string& out_;
+};
+
+bool is_client_gone(const boost::system::error_code& ec) {
+  return ec == asio::error::eof || ec == http::error::end_of_stream || ec == asio::error::connection_reset ||
+         ec == asio::error::operation_aborted || ec == asio::error::broken_pipe || ec == asio::error::bad_descriptor ||
+         ec == http::error::partial_message;
+}
+
+/// Whether the peer of fd is still there: nothing to read, or bytes waiting (a pipelined request).
+bool peer_alive(int fd) {
+  char byte;
+  const auto n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n > 0) return true;
+  if (n == 0) return false;
+  return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+}
+
+/// The origin-form part of a request target: an absolute-form target ("http://host/path") loses its
+/// scheme and authority.
+std::string_view origin_form(std::string_view target) {
+  if (target.starts_with('/')) return target;
+  const auto scheme = target.find("://");
+  if (scheme == std::string_view::npos) return target;
+  const auto slash = target.find('/', scheme + 3);
+  return slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
+}
+
+std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
+
+bool starts_with_ci(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && upstream::iequals(s.substr(0, prefix.size()), prefix);
+}
+
+}  // namespace
+
+struct Session::Request {
+  std::shared_ptr<Worker::LocalSnapshot> local;
+  const PoolRuntime* pool = nullptr;
+  Worker::LocalPool* local_pool = nullptr;
+  routing::RequestFeatures features;
+  std::string_view target;  ///< origin-form target sent upstream (into target_)
+  bool stream = false;
+  bool head_method = false;
+  bool rewrite_model = false;
+  std::size_t model_offset = 0;
+  std::size_t model_length = 0;
+  std::uint64_t upstream_body_size = 0;
+  Nanos sent_at = 0;
+  Nanos last_event_at = 0;
+};
+
+struct Session::Attempt {
+  AttemptError error = AttemptError::kNone;
+  int status = 0;
+  bool response_started = false;
+};
+
+Session::Session(Worker& worker, tcp::socket socket)
+    : worker_(worker),
+      client_(std::move(socket)),
+      body_(openai::required_padding()),
+      wait_timer_(worker.io()),
+      watchdog_(worker.io()) {
+  boost::system::error_code ec;
+  const auto remote = client_.remote_endpoint(ec);
+  if (!ec) client_address_ = remote.address().to_string();
+}
+
+Session::~Session() = default;
+
+void Session::close_if_idle() {
+  if (idle_ && !closed_) {
+    closing_ = true;
+    closed_ = true;
+    upstream::close_quietly(client_);
+  }
+}
+
+void Session::force_close() {
+  closing_ = true;
+  keep_alive_ = false;
+  if (!closed_) {
+    closed_ = true;
+    upstream::close_quietly(client_);
+  }
+  client_went_away();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The connection loop
+
+asio::awaitable<void> Session::run() {
+  auto self = shared_from_this();  // alive for as long as the connection
+  worker_.session_started(this);
+  while (!closing_ && !closed_) {
+    idle_ = true;
+    if (worker_.draining()) break;
+    if (!co_await read_request()) break;
+    idle_ = false;
+    if (!method_.empty()) co_await handle_request();
+    if (!keep_alive_) break;
+  }
+  idle_ = false;
+  if (!closed_) {
+    closed_ = true;
+    upstream::close_quietly(client_);
+  }
+  watchdog_.cancel();
+  wait_timer_.cancel();
+  worker_.session_ended(this);
+}
+
+// Reads one request into req_headers_/method_/target_/body_. Returns false when the connection is
+// to close. Requests answered here (413, 431) leave method_ empty.
+asio::awaitable<bool> Session::read_request() {
+  const auto& limits = worker_.current()->snapshot->limits;
+  request_id_.clear();
+  ClientRequestParser parser(req_headers_, method_, target_, body_);
+  parser.header_limit(static_cast<std::uint32_t>(std::min<std::uint64_t>(limits.max_header_bytes, UINT32_MAX)));
+  parser.body_limit(boost::none);  // checked below, so an oversized body can be answered properly
+  auto [ec, n] = co_await http::async_read_header(client_, in_, parser, kAwait);
+  if (ec) {
+    keep_alive_ = false;
+    if (closed_ || is_client_gone(ec)) co_return false;
+    method_.clear();
+    if (ec == http::error::header_limit) {
+      co_await write_error(431, fmt::format("Request header fields too large (limit {} bytes, limits.max_header_bytes).",
+                                            limits.max_header_bytes));
+    } else if (parser.got_some()) {
+      co_await write_error(400, fmt::format("Malformed HTTP request: {}.", ec.message()));
+    }
+    co_return false;
+  }
+  worker_.stats().requests.add();
+  idle_ = false;
+  version_ = parser.version();
+  keep_alive_ = parser.keep_alive();
+  const auto expect = req_headers_.get(HeaderKind::kExpect);
+  const bool expect_continue = expect && upstream::iequals(*expect, "100-continue");
+  const std::uint64_t max_body = limits.max_body_bytes;
+  if (const auto length = parser.content_length(); length && *length > max_body) {
+    const std::string message = fmt::format(
+        "Request body too large: {} bytes (limit {} bytes, limits.max_body_bytes).", *length, max_body);
+    if (expect_continue || *length - max_body > kMaxDrainBytes) {
+      keep_alive_ = false;  // the client may not send the body at all, or it is too big to read through
+    } else if (!co_await drain_body(*length)) {
+      co_return false;
+    }
+    method_.clear();
+    co_await write_error(413, message);
+    co_return keep_alive_;
+  }
+  if (expect_continue && !parser.is_done()) {
+    if (!co_await write_client("HTTP/1.1 100 Continue\r\n\r\n")) co_return false;
+  }
+  parser.body_limit(max_body);
+  if (!parser.is_done()) {
+    auto [bec, bn] = co_await http::async_read(client_, in_, parser, kAwait);
+    if (bec == http::error::body_limit) {
+      // A chunked body over the limit: what is left of it cannot be skipped cheaply.
+      keep_alive_ = false;
+      method_.clear();
+      co_await write_error(413, fmt::format("Request body too large (limit {} bytes, limits.max_body_bytes).",
+                                            max_body));
+      co_return false;
+    }
+    if (bec) {
+      keep_alive_ = false;
+      if (!closed_ && !is_client_gone(bec)) {
+        method_.clear();
+        co_await write_error(400, fmt::format("Malformed HTTP request: {}.", bec.message()));
+      }
+      co_return false;
+    }
+  }
+  co_return true;
+}
+
+asio::awaitable<bool> Session::drain_body(std::uint64_t bytes) {
+  const std::uint64_t buffered = std::min<std::uint64_t>(in_.size(), bytes);
+  in_.consume(static_cast<std::size_t>(buffered));
+  bytes -= buffered;
+  std::array<char, 16384> sink;
+  while (bytes > 0) {
+    auto [ec, n] = co_await client_.async_read_some(
+        asio::buffer(sink.data(), static_cast<std::size_t>(std::min<std::uint64_t>(sink.size(), bytes))), kAwait);
+    if (ec) co_return false;
+    bytes -= n;
+  }
+  co_return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// One request: answer it here or route it
+
+asio::awaitable<void> Session::handle_request() {
+  Request rq;
+  rq.local = worker_.current();
+  const RoutingSnapshot& snap = *rq.local->snapshot;
+  rq.target = origin_form(target_);
+  const std::string_view path = path_of(rq.target);
+  rq.head_method = method_ == "HEAD";
+  const bool get_like = method_ == "GET" || rq.head_method;
+
+  if (snap.server.request_id) {
+    const auto given = req_headers_.get(HeaderKind::kXRequestId);
+    if (given && !given->empty() && given->size() <= 200) {
+      request_id_.assign(*given);
+    } else {
+      worker_.next_request_id(request_id_);
+    }
+  }
+
+  if (path == "/health") {
+    if (!get_like) co_return co_await write_error(405, "Method Not Allowed: use GET for /health.");
+    co_return co_await write_gateway_response(200, {}, {});
+  }
+  if (path == "/v1/models") {
+    if (!get_like) {
+      co_return co_await write_gateway_response(
+          405, "application/json", openai::error_body(405, "Method Not Allowed: use GET for /v1/models."), "GET");
+    }
+    const auto body = worker_.shared().models_body.load();
+    co_return co_await write_gateway_response(200, "application/json", body ? std::string_view(*body) : "");
+  }
+  const openai::Endpoint endpoint = openai::endpoint_for_path(path);
+  const auto invalid_url = [&]() { return fmt::format("Invalid URL ({} {}).", method_, path); };
+  if (endpoint != openai::Endpoint::kOther) {
+    if (method_ != "POST") {
+      co_return co_await write_gateway_response(
+          405, "application/json", openai::error_body(405, fmt::format("Method Not Allowed: use POST for {}.", path)),
+          "POST");
+    }
+  } else if (!path.starts_with("/v1/") || body_.size() == 0) {
+    co_return co_await write_error(404, invalid_url());
+  }
+
+  // One parse of the body: the fields routing needs, the canonical prompt for prefix hashing, and
+  // where the model string sits (for an alias rewrite). The views it returns die at the next parse
+  // (the parser is the worker's), so everything needed later is copied before any co_await.
+  body_.reserve(body_.size());  // makes sure the padding exists even for an empty body
+  PromptCollector prompt(worker_.prompt_scratch());
+  auto parsed = worker_.json_parser().parse(endpoint, body_.view(), body_.readable(), &prompt);
+  if (!parsed) {
+    if (endpoint == openai::Endpoint::kOther) co_return co_await write_error(404, invalid_url());
+    co_return co_await write_error(parsed.error().code, parsed.error().message);
+  }
+  const openai::RequestFields& f = *parsed;
+  if (endpoint == openai::Endpoint::kOther && f.model.empty()) co_return co_await write_error(404, invalid_url());
+  model_.assign(f.model);
+  const auto route = snap.router.route(model_);
+  if (!route) {
+    co_return co_await write_error(404, fmt::format("The model `{}` does not exist.", model_), "model");
+  }
+  rq.pool = &snap.pools[route->pool];
+  rq.local_pool = &rq.local->pools[route->pool];
+  const PoolRuntime& pool = *rq.pool;
+
+  std::string_view upstream_model = model_;
+  rq.upstream_body_size = body_.size();
+  if (route->rewritten_model && f.model_value_length > 0) {
+    model_json_.assign("\"");
+    openai::append_json_escaped(model_json_, *route->rewritten_model);
+    model_json_.push_back('"');
+    rq.rewrite_model = true;
+    rq.model_offset = f.model_value_offset;
+    rq.model_length = f.model_value_length;
+    rq.upstream_body_size = body_.size() - f.model_value_length + model_json_.size();
+    upstream_model = *route->rewritten_model;
+  }
+
+  // Features. Prefix hashes are seeded by the model the backend serves (an alias and its target
+  // share cache), over 64-byte blocks of the canonical prompt.
+  rq.stream = f.stream;
+  routing::RequestFeatures& feat = rq.features;
+  feat.model = model_;
+  feat.stream = f.stream;
+  feat.max_tokens = f.max_tokens ? static_cast<std::uint32_t>(std::min<std::int64_t>(*f.max_tokens, UINT32_MAX)) : 0;
+  const std::string& text = worker_.prompt_scratch();
+  feat.prompt_tokens = static_cast<std::uint32_t>(
+      std::min<std::uint64_t>((text.size() + kBytesPerToken - 1) / kBytesPerToken, UINT32_MAX));
+  block_hashes_.clear();
+  {
+    std::uint64_t h = prefix_seed_for_model(upstream_model);
+    for (std::size_t at = 0; at + kPrefixBlockBytes <= text.size(); at += kPrefixBlockBytes) {
+      h = hash_bytes(text.data() + at, kPrefixBlockBytes, h);
+      block_hashes_.push_back(h);
+    }
+  }
+  feat.block_hashes = block_hashes_;
+  switch (pool.config.routing_key.from) {
+    case config::RoutingKeySource::kNone:
+      break;
+    case config::RoutingKeySource::kHeader:
+      if (auto v = req_headers_.get(pool.config.routing_key.header); v && !v->empty()) {
+        feat.routing_key = routing::RoutingKey::of(hash_string(*v));
+      }
+      break;
+    case config::RoutingKeySource::kUser:
+      if (!f.user.empty()) feat.routing_key = routing::RoutingKey::of(hash_string(f.user));
+      break;
+    case config::RoutingKeySource::kSession:
+      if (auto v = req_headers_.get(HeaderKind::kXSessionId); v && !v->empty()) {
+        feat.routing_key = routing::RoutingKey::of(hash_string(*v));
+      } else if (!f.user.empty()) {
+        feat.routing_key = routing::RoutingKey::of(hash_string(f.user));
+      }
+      break;
+  }
+  feat.arrival = worker_.clock().now();
+  co_await proxy_request(rq);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attempts on backends
+
+asio::awaitable<void> Session::proxy_request(Request& rq) {
+  const PoolRuntime& pool = *rq.pool;
+  Worker::LocalPool& local = *rq.local_pool;
+  excluded_.clear();
+  if (pool.any_backend_model_list) {
+    // Backends that list their models and not this one are never candidates.
+    const std::string_view wanted = rq.rewrite_model ? std::string_view(model_json_).substr(1, model_json_.size() - 2)
+                                                     : std::string_view(model_);
+    for (std::uint32_t i = 0; i < pool.targets.size(); ++i) {
+      const auto& models = pool.targets[i].models;
+      if (!models.empty() && std::find(models.begin(), models.end(), wanted) == models.end()) excluded_.push_back(i);
+    }
+  }
+  worker_.stats().proxied.add();
+  const int max_attempts = 1 + pool.config.retries.attempts;
+  const std::size_t base_excluded = excluded_.size();
+  int made = 0;
+  Attempt last;
+  for (;;) {
+    routing::PickContext ctx{worker_.clock(), worker_.random(), excluded_};
+    const auto picked = local.policy->pick(rq.features, *pool.set, ctx);
+    if (!picked) break;
+    routing::DispatchTicket ticket =
+        pool.accounting.dispatch(pool.set, *picked, rq.features, worker_.clock().now(), local.policy.get());
+    ++made;
+    // The last attempt relays whatever status it gets: with no other backend left, or no attempts
+    // left, a retryable status is the best answer there is.
+    const bool last_attempt = made >= max_attempts || excluded_.size() + 1 >= pool.set->size();
+    last = co_await attempt(rq, *picked, ticket, last_attempt);
+    if (last.error == AttemptError::kNone) co_return;
+    if (last.error == AttemptError::kClientGone || last.response_started || closed_) {
+      keep_alive_ = false;
+      co_return;
+    }
+    excluded_.push_back(*picked);
+    if (!should_retry(pool.config.retries, made, last.error, false)) break;
+    worker_.stats().retries.add();
+    spdlog::debug("retrying {} on another backend after: {}", model_, message_for_failure(last.error));
+  }
+  if (made == 0) {
+    const bool none_serves = base_excluded > 0 && base_excluded >= pool.set->size();
+    co_return co_await write_error(
+        503, none_serves ? fmt::format("No backend serves model `{}`.", model_)
+                         : fmt::format("No backend is available for model `{}`.", model_));
+  }
+  if (last.error == AttemptError::kRetryableStatus) {
+    co_return co_await write_error(last.status, fmt::format("The backend answered {} {}; no other backend was left to "
+                                                            "try.",
+                                                            last.status, reason_phrase(last.status)));
+  }
+  co_await write_error(status_for_failure(last.error), message_for_failure(last.error));
+}
+
+asio::awaitable<Session::Attempt> Session::attempt(Request& rq, std::uint32_t backend, routing::DispatchTicket& ticket,
+                                                   bool last_attempt) {
+  const PoolRuntime& pool = *rq.pool;
+  Worker::LocalPool& local = *rq.local_pool;
+  upstream::UpstreamPool& cpool = *local.connections[backend];
+  const upstream::BackendTarget& target = pool.targets[backend];
+  const Nanos total_deadline = worker_.clock().now() + pool.config.timeouts.total;
+  fired_ = AttemptError::kNone;
+  watch_client();
+
+  Attempt result;
+  AttemptError err = client_gone_ ? AttemptError::kClientGone : AttemptError::kNone;
+  bool stale_retried = false;
+  while (err == AttemptError::kNone) {
+    bool reused = false;
+    err = co_await acquire_connection(cpool, target, stale_retried, pool.config.timeouts.connect, total_deadline,
+                                     reused);
+    if (err != AttemptError::kNone) break;
+    bool got_bytes = false;
+    err = co_await send_and_read_head(rq, target, total_deadline, got_bytes);
+    if (err == AttemptError::kNone) break;
+    release_upstream(cpool, false);
+    if (!got_bytes && !client_gone_ && should_retry_fresh_connection(reused, err, stale_retried)) {
+      stale_retried = true;
+      err = AttemptError::kNone;
+      worker_.stats().stale_retries.add();
+      continue;
+    }
+  }
+  if (err != AttemptError::kNone) {
+    clear_deadline();
+    auto& stats = worker_.stats();
+    if (err == AttemptError::kConnectFailed) stats.connect_failures.add();
+    if (err == AttemptError::kConnectTimeout) stats.connect_timeouts.add();
+    if (err == AttemptError::kFirstTokenTimeout) stats.first_token_timeouts.add();
+    if (err == AttemptError::kTotalTimeout) stats.total_timeouts.add();
+    if (err == AttemptError::kClientGone) stats.client_aborts.add();
+    pool.accounting.complete(ticket, err == AttemptError::kClientGone ? routing::Outcome::kCancelled
+                                                                      : routing::Outcome::kError,
+                             0, worker_.clock().now(), local.policy.get());
+    if (err != AttemptError::kClientGone) {
+      spdlog::debug("backend {}: {}", target.name, message_for_failure(err));
+    }
+    result.error = err;
+    co_return result;
+  }
+  const int status = resp_parser_->status();
+  if (!last_attempt && is_retryable_status(pool.config.retries, status)) {
+    release_upstream(cpool, false);  // its body is not wanted; closing is cheaper than reading it
+    clear_deadline();
+    pool.accounting.complete(ticket, routing::Outcome::kError, 0, worker_.clock().now(), local.policy.get());
+    result.error = AttemptError::kRetryableStatus;
+    result.status = status;
+    co_return result;
+  }
+  co_return co_await relay(rq, backend, ticket, total_deadline);
+}
+
+asio::awaitable<AttemptError> Session::acquire_connection(upstream::UpstreamPool& pool,
+                                                          const upstream::BackendTarget& target, bool fresh,
+                                                          Nanos connect_timeout, Nanos total_deadline, bool& reused) {
+  using Grant = upstream::UpstreamPool::Grant;
+  for (;;) {
+    if (client_gone_) co_return AttemptError::kClientGone;
+    if (fired_ != AttemptError::kNone) co_return fired_;
+    const Grant grant = fresh ? pool.acquire_fresh() : pool.acquire(conn_);
+    if (grant == Grant::kIdle) {
+      if (!upstream::idle_connection_usable(conn_->socket)) {
+        // The backend closed it while it idled (keep-alive timeout): drop it, try the next.
+        release_upstream(pool, false);
+        continue;
+      }
+      reused = true;
+      worker_.stats().upstream_reuses.add();
+      co_return AttemptError::kNone;
+    }
+    if (grant == Grant::kOpen) {
+      reused = false;
+      const AttemptError e = co_await open_connection(target, connect_timeout, total_deadline);
+      if (e != AttemptError::kNone) release_upstream(pool, false);
+      co_return e;
+    }
+    // Every connection to this backend is busy: wait for one (first come, first served).
+    upstream::UpstreamPool::Waiter w;
+    w.user = &wait_timer_;
+    pool.enqueue(w);
+    waiter_ = &w;
+    set_deadline(total_deadline, AttemptError::kPoolTimeout);
+    wait_timer_.expires_at(std::chrono::steady_clock::time_point::max());
+    co_await wait_timer_.async_wait(kAwait);
+    waiter_ = nullptr;
+    if (w.connection) {
+      conn_.emplace(std::move(*w.connection));
+      w.connection.reset();
+      if (!upstream::idle_connection_usable(conn_->socket)) {
+        release_upstream(pool, false);
+        continue;
+      }
+      reused = true;
+      worker_.stats().upstream_reuses.add();
+      co_return AttemptError::kNone;
+    }
+    if (w.may_open) {
+      w.may_open = false;
+      reused = false;
+      const AttemptError e = co_await open_connection(target, connect_timeout, total_deadline);
+      if (e != AttemptError::kNone) release_upstream(pool, false);
+      co_return e;
+    }
+    wake(pool.cancel(w, worker_.clock().now()));
+    if (client_gone_) co_return AttemptError::kClientGone;
+    co_return fired_ != AttemptError::kNone ? fired_ : AttemptError::kPoolTimeout;
+  }
+}
+
+asio::awaitable<AttemptError> Session::open_connection(const upstream::BackendTarget& target, Nanos connect_timeout,
+                                                       Nanos total_deadline) {
+  const Nanos connect_deadline = worker_.clock().now() + connect_timeout;
+  if (connect_deadline < total_deadline) {
+    set_deadline(connect_deadline, AttemptError::kConnectTimeout);
+  } else {
+    set_deadline(total_deadline, AttemptError::kTotalTimeout);
+  }
+  conn_.emplace(upstream::UpstreamConnection{tcp::socket(worker_.io()), 0});
+  bool connected = false;
+  for (const auto& address : target.addresses) {
+    if (client_gone_ || fired_ != AttemptError::kNone) break;
+    const tcp::endpoint ep = upstream::to_endpoint(address);
+    boost::system::error_code ec;
+    if (conn_->socket.is_open()) conn_->socket.close(ec);
+    conn_->socket.open(ep.protocol(), ec);
+    if (ec) continue;
+    auto [cec] = co_await conn_->socket.async_connect(ep, kAwait);
+    if (!cec) {
+      connected = true;
+      break;
+    }
+  }
+  if (connected && !client_gone_ && fired_ == AttemptError::kNone) {
+    boost::system::error_code ec;
+    conn_->socket.set_option(tcp::no_delay(true), ec);
+    worker_.stats().upstream_connects.add();
+    co_return AttemptError::kNone;
+  }
+  if (client_gone_) co_return AttemptError::kClientGone;
+  if (fired_ != AttemptError::kNone) co_return fired_;
+  co_return AttemptError::kConnectFailed;
+}
+
+asio::awaitable<AttemptError> Session::send_and_read_head(Request& rq, const upstream::BackendTarget& target,
+                                                          Nanos total_deadline, bool& got_bytes) {
+  const PoolRuntime& pool = *rq.pool;
+  up_head_.clear();
+  upstream::UpstreamRequestHead head;
+  head.method = method_;
+  head.base_path = target.base_path;
+  head.target = rq.target;
+  head.host = target.host_header;
+  head.client_headers = &req_headers_;
+  head.rules = &pool.config.headers;
+  head.client_address = client_address_;
+  head.request_id = request_id_;
+  head.content_length = rq.upstream_body_size;
+  upstream::append_upstream_request_head(head, up_head_);
+
+  std::array<asio::const_buffer, 4> bufs;
+  std::size_t nbufs = 0;
+  bufs[nbufs++] = asio::buffer(up_head_);
+  const std::string_view body = body_.view();
+  if (rq.rewrite_model) {
+    bufs[nbufs++] = asio::buffer(body.data(), rq.model_offset);
+    bufs[nbufs++] = asio::buffer(model_json_);
+    const std::size_t tail = rq.model_offset + rq.model_length;
+    bufs[nbufs++] = asio::buffer(body.data() + tail, body.size() - tail);
+  } else if (!body.empty()) {
+    bufs[nbufs++] = asio::buffer(body.data(), body.size());
+  }
+
+  rq.sent_at = worker_.clock().now();
+  if (rq.stream && rq.sent_at + pool.config.timeouts.first_token < total_deadline) {
+    set_deadline(rq.sent_at + pool.config.timeouts.first_token, AttemptError::kFirstTokenTimeout);
+  } else {
+    set_deadline(total_deadline, AttemptError::kTotalTimeout);
+  }
+  auto [wec, wn] = co_await asio::async_write(conn_->socket, std::span(bufs.data(), nbufs), kAwait);
+  if (client_gone_) co_return AttemptError::kClientGone;
+  if (fired_ != AttemptError::kNone) co_return fired_;
+  if (wec) co_return AttemptError::kNoResponse;
+
+  up_buf_.clear();
+  for (;;) {
+    resp_parser_.emplace(resp_headers_, static_cast<upstream::BodySink*>(this));
+    if (rq.head_method) resp_parser_->skip(true);
+    while (!resp_parser_->is_header_done()) {
+      if (up_buf_.size() > 0) {
+        beast::error_code pec;
+        const std::size_t used = resp_parser_->put(up_buf_.data(), pec);
+        up_buf_.consume(used);
+        if (pec && pec != http::error::need_more) co_return AttemptError::kBadResponse;
+        if (resp_parser_->is_header_done()) break;
+      }
+      auto [rec, rn] = co_await conn_->socket.async_read_some(up_buf_.prepare(kUpstreamReadSize), kAwait);
+      if (client_gone_) co_return AttemptError::kClientGone;
+      if (fired_ != AttemptError::kNone) co_return fired_;
+      if (rec) co_return got_bytes ? AttemptError::kBadResponse : AttemptError::kNoResponse;
+      up_buf_.commit(rn);
+      got_bytes = true;
+    }
+    const int status = resp_parser_->status();
+    if (status >= 100 && status < 200) {
+      if (status == 101) co_return AttemptError::kBadResponse;  // no upgrades through the gateway
+      continue;  // an interim response (100 Continue, 103 Early Hints): the real one follows
+    }
+    co_return AttemptError::kNone;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The relay: the backend's response to the client, as it arrives
+
+void Session::on_body(std::string_view bytes) {
+  if (body_is_sse_) sse_.feed(bytes);
+  if (capture_body_) {
+    if (captured_body_.size() + bytes.size() <= kMaxCapturedBody) {
+      captured_body_.append(bytes);
+    } else {
+      capture_body_ = false;
+      captured_body_.clear();
+    }
+  }
+  switch (body_mode_) {
+    case BodyMode::kWatch:
+      break;  // the raw bytes are forwarded as they are
+    case BodyMode::kRechunk: {
+      char size[20];
+      const int n = std::snprintf(size, sizeof size, "%zx\r\n", bytes.size());
+      out_body_.append(size, static_cast<std::size_t>(n));
+      out_body_.append(bytes);
+      out_body_.append("\r\n", 2);
+      break;
+    }
+    case BodyMode::kRaw:
+      out_body_.append(bytes);
+      break;
+  }
+}
+
+asio::awaitable<Session::Attempt> Session::relay(Request& rq, std::uint32_t backend, routing::DispatchTicket& ticket,
+                                                 Nanos total_deadline) {
+  const PoolRuntime& pool = *rq.pool;
+  Worker::LocalPool& local = *rq.local_pool;
+  upstream::UpstreamPool& cpool = *local.connections[backend];
+  const upstream::BackendTarget& target = pool.targets[backend];
+  upstream::UpstreamResponseParser& p = *resp_parser_;
+  auto& stats = worker_.stats();
+  const int status = p.status();
+
+  const auto content_type = resp_headers_.get(HeaderKind::kContentType);
+  body_is_sse_ = content_type && starts_with_ci(*content_type, "text/event-stream");
+  sse_.reset();
+  captured_body_.clear();
+  capture_body_ = !body_is_sse_ && !rq.head_method;
+  out_body_.clear();
+  if (!body_is_sse_) {
+    // A non-streamed answer arrives whole: its head is the first sign of progress.
+    const Nanos now = worker_.clock().now();
+    pool.accounting.first_token(ticket, now, local.policy.get());
+    stats.ttft_count.add();
+    stats.ttft_sum_ns.add(static_cast<std::uint64_t>(now - ticket.dispatched_at()));
+  }
+
+  // How the body is framed towards the client. Content-length and chunked bodies go through
+  // byte for byte (an HTTP/1.1 client reads the backend's own chunking); a close-delimited body is
+  // chunked here; an HTTP/1.0 client gets the bare body and the connection closes after it.
+  ClientResponseHead head;
+  head.status = status;
+  head.version = version_;
+  head.upstream = &resp_headers_;
+  head.request_id = request_id_;
+  if (rq.local->snapshot->server.backend_header) head.backend_name = target.name;
+  if (p.is_done()) {
+    body_mode_ = BodyMode::kWatch;
+    const auto cl = p.content_length();
+    if (status == 204 || status == 304 || (rq.head_method && !cl)) {
+      head.framing = Framing::kNoBody;
+    } else {
+      head.framing = Framing::kContentLength;
+      head.content_length = rq.head_method ? *cl : 0;
+    }
+  } else if (p.chunked()) {
+    body_mode_ = version_ >= 11 ? BodyMode::kWatch : BodyMode::kRaw;
+    head.framing = version_ >= 11 ? Framing::kChunked : Framing::kClose;
+  } else if (const auto cl = p.content_length()) {
+    body_mode_ = BodyMode::kWatch;
+    head.framing = Framing::kContentLength;
+    head.content_length = *cl;
+  } else {
+    body_mode_ = version_ >= 11 ? BodyMode::kRechunk : BodyMode::kRaw;
+    head.framing = version_ >= 11 ? Framing::kChunked : Framing::kClose;
+  }
+  head.keep_alive = keep_alive_ && !worker_.draining() && head.framing != Framing::kClose;
+  if (!head.keep_alive) keep_alive_ = false;
+  out_.clear();
+  append_client_response_head(head, out_);
+
+  const bool event_deadlines = rq.stream && body_is_sse_;
+  auto phase_deadline = [&](Nanos& at, AttemptError& why) {
+    at = total_deadline;
+    why = AttemptError::kTotalTimeout;
+    if (!event_deadlines) return;
+    const Nanos phase = sse_.events() == 0 ? rq.sent_at + pool.config.timeouts.first_token
+                                           : rq.last_event_at + pool.config.timeouts.stream_idle;
+    if (phase < at) {
+      at = phase;
+      why = sse_.events() == 0 ? AttemptError::kFirstTokenTimeout : AttemptError::kIdleTimeout;
+    }
+  };
+
+  p.eager(true);
+  bool head_sent = false;
+  AttemptError err = AttemptError::kNone;
+  for (;;) {
+    std::size_t used = 0;
+    out_body_.clear();
+    const std::uint64_t events_before = sse_.events();
+    if (!p.is_done() && up_buf_.size() > 0) {
+      beast::error_code pec;
+      used = p.put(up_buf_.data(), pec);
+      if (pec == http::error::need_more) pec = {};
+      if (pec) {
+        err = AttemptError::kBadResponse;
+        break;
+      }
+    }
+    const bool done = p.is_done();
+    if (done && body_mode_ == BodyMode::kRechunk) out_body_.append("0\r\n\r\n", 5);
+    const std::string_view payload = body_mode_ == BodyMode::kWatch
+                                         ? std::string_view(static_cast<const char*>(up_buf_.data().data()), used)
+                                         : std::string_view(out_body_);
+    if (sse_.events() > events_before) {
+      const Nanos now = worker_.clock().now();
+      if (events_before == 0) {
+        pool.accounting.first_token(ticket, now, local.policy.get());
+        stats.ttft_count.add();
+        stats.ttft_sum_ns.add(static_cast<std::uint64_t>(now - ticket.dispatched_at()));
+      } else {
+        const auto gap = static_cast<std::uint64_t>(now - rq.last_event_at);
+        stats.itl_count.add();
+        stats.itl_sum_ns.add(gap);
+        stats.itl_max_ns.raise_to(gap);
+      }
+      rq.last_event_at = now;
+    }
+    // The head goes out with the first body bytes (or alone when the body is complete): until then
+    // nothing has reached the client, and a timeout can still be answered with a clean 504.
+    if (!payload.empty() || (done && !head_sent)) {
+      const bool ok = head_sent ? co_await write_client(payload) : co_await write_client(out_, payload);
+      if (!ok) {
+        err = AttemptError::kClientGone;
+        break;
+      }
+      head_sent = true;
+    }
+    up_buf_.consume(used);
+    if (done) break;
+    if (used > 0 && up_buf_.size() > 0) continue;
+    if (client_gone_) {
+      err = AttemptError::kClientGone;
+      break;
+    }
+    Nanos at;
+    AttemptError why;
+    phase_deadline(at, why);
+    set_deadline(at, why);
+    auto [rec, rn] = co_await conn_->socket.async_read_some(up_buf_.prepare(kUpstreamReadSize), kAwait);
+    if (client_gone_) {
+      err = AttemptError::kClientGone;
+      break;
+    }
+    if (fired_ != AttemptError::kNone) {
+      err = fired_;
+      break;
+    }
+    if (rec == asio::error::eof && p.need_eof()) {
+      beast::error_code eec;
+      p.put_eof(eec);
+      if (eec) {
+        err = AttemptError::kBadResponse;
+        break;
+      }
+      continue;
+    }
+    if (rec) {
+      err = AttemptError::kBadResponse;
+      break;
+    }
+    up_buf_.commit(rn);
+  }
+  clear_deadline();
+  const Nanos now = worker_.clock().now();
+
+  // Output tokens: the usage the backend reported, else the number of streamed chunks.
+  std::uint32_t tokens = 0;
+  std::optional<openai::Usage> usage;
+  if (body_is_sse_) {
+    if (const auto payload = sse_.usage_payload()) usage = openai::parse_usage(*payload);
+    if (!usage) tokens = static_cast<std::uint32_t>(sse_.data_events());
+  } else if (capture_body_ && !captured_body_.empty() && err == AttemptError::kNone) {
+    usage = openai::parse_usage(captured_body_);
+  }
+  if (usage) tokens = static_cast<std::uint32_t>(std::clamp<std::int64_t>(usage->completion_tokens, 0, UINT32_MAX));
+
+  Attempt result;
+  result.status = status;
+  result.response_started = head_sent;
+  result.error = err;
+  if (err == AttemptError::kNone) {
+    release_upstream(cpool, p.keep_alive() && up_buf_.size() == 0);
+    pool.accounting.complete(ticket, status >= 500 ? routing::Outcome::kError : routing::Outcome::kOk, tokens, now,
+                             local.policy.get());
+    if (status < 300) {
+      stats.responses_2xx.add();
+    } else if (status >= 400 && status < 500) {
+      stats.responses_4xx.add();
+    } else if (status >= 500) {
+      stats.responses_5xx.add();
+    } else {
+      stats.responses_other.add();
+    }
+    co_return result;
+  }
+  release_upstream(cpool, false);
+  pool.accounting.complete(ticket, err == AttemptError::kClientGone ? routing::Outcome::kCancelled
+                                                                    : routing::Outcome::kError,
+                           tokens, now, local.policy.get());
+  switch (err) {
+    case AttemptError::kClientGone: stats.client_aborts.add(); break;
+    case AttemptError::kFirstTokenTimeout: stats.first_token_timeouts.add(); break;
+    case AttemptError::kIdleTimeout: stats.idle_timeouts.add(); break;
+    case AttemptError::kTotalTimeout: stats.total_timeouts.add(); break;
+    default: break;
+  }
+  if (err != AttemptError::kClientGone) {
+    spdlog::debug("backend {}: {} ({} bytes relayed)", target.name, message_for_failure(err), p.body_bytes());
+  }
+  if (head_sent) {
+    // A stream was under way: the client has what arrived; closing tells it the rest will not.
+    keep_alive_ = false;
+    closing_ = true;
+  }
+  co_return result;
+}
+
+void Session::release_upstream(upstream::UpstreamPool& pool, bool reusable) {
+  if (!conn_) return;
+  if (reusable && conn_->socket.is_open()) {
+    ++conn_->exchanges;
+    upstream::UpstreamConnection c = std::move(*conn_);
+    conn_.reset();
+    wake(pool.release(std::move(c), worker_.clock().now()));
+    return;
+  }
+  upstream::close_quietly(conn_->socket);
+  conn_.reset();
+  wake(pool.discard());
+}
+
+void Session::wake(upstream::UpstreamPool::Waiter* w) {
+  if (w != nullptr) static_cast<asio::steady_timer*>(w->user)->cancel();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing to the client
+
+asio::awaitable<bool> Session::write_client(std::string_view a, std::string_view b) {
+  if (closed_) co_return false;
+  const std::array<asio::const_buffer, 2> bufs{asio::buffer(a.data(), a.size()), asio::buffer(b.data(), b.size())};
+  client_write_pending_ = true;
+  auto [ec, n] = co_await asio::async_write(client_, bufs, kAwait);
+  client_write_pending_ = false;
+  if (ec) {
+    keep_alive_ = false;
+    closing_ = true;
+    co_return false;
+  }
+  co_return true;
+}
+
+asio::awaitable<void> Session::write_gateway_response(int status, std::string_view content_type, std::string_view body,
+                                                      std::string_view allow) {
+  auto& stats = worker_.stats();
+  if (status >= 400) stats.gateway_errors.add();
+  if (status < 300) {
+    stats.responses_2xx.add();
+  } else if (status < 500) {
+    stats.responses_4xx.add();
+  } else {
+    stats.responses_5xx.add();
+  }
+  ClientResponseHead head;
+  head.status = status;
+  head.version = version_;
+  head.framing = Framing::kContentLength;
+  head.content_length = body.size();
+  head.keep_alive = keep_alive_ && !closing_ && !worker_.draining();
+  head.content_type = content_type;
+  head.request_id = request_id_;
+  head.allow = allow;
+  if (!head.keep_alive) keep_alive_ = false;
+  out_.clear();
+  append_client_response_head(head, out_);
+  const bool head_only = method_ == "HEAD";
+  co_await write_client(out_, head_only ? std::string_view{} : body);
+}
+
+asio::awaitable<void> Session::write_error(int status, std::string message, std::string_view param) {
+  const std::string body = openai::error_body(status, message, param);
+  co_await write_gateway_response(status, "application/json", body);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deadlines and client-gone detection
+
+void Session::set_deadline(Nanos at, AttemptError error) {
+  deadline_ = at;
+  deadline_error_ = error;
+  deadline_set_ = true;
+  // Lazy re-arming: the timer only moves when the new deadline is earlier than the one it is set
+  // for; a later deadline is picked up when the timer fires (on_watchdog re-arms). In the steady
+  // state of a keep-alive connection that is no timer operation per request.
+  if (!watchdog_armed_ || at < watchdog_at_) arm_watchdog(at);
+}
+
+void Session::clear_deadline() { deadline_set_ = false; }
+
+void Session::arm_watchdog(Nanos at) {
+  watchdog_armed_ = true;
+  watchdog_at_ = at;
+  watchdog_.expires_at(worker_.shared().clock.epoch() + std::chrono::nanoseconds(at));
+  watchdog_.async_wait([self = shared_from_this(), at](const boost::system::error_code& ec) {
+    if (ec || self->watchdog_at_ != at) return;  // re-armed or cancelled meanwhile
+    self->watchdog_armed_ = false;
+    self->on_watchdog();
+  });
+}
+
+void Session::on_watchdog() {
+  if (!deadline_set_ || closed_) return;
+  if (worker_.clock().now() < deadline_) {
+    arm_watchdog(deadline_);
+    return;
+  }
+  deadline_set_ = false;
+  fired_ = deadline_error_;
+  // Abort whatever the request is waiting on: the backend connection, a pooled-connection wait, or
+  // (total timeout) a write to a client that stopped reading.
+  if (conn_) upstream::close_quietly(conn_->socket);
+  wait_timer_.cancel();
+  if (client_write_pending_) {
+    boost::system::error_code ec;
+    client_.cancel(ec);
+  }
+}
+
+void Session::watch_client() {
+  if (client_gone_ || closed_) return;
+  if (!peer_alive(client_.native_handle())) {
+    client_went_away();
+    return;
+  }
+  if (watching_client_) return;
+  // Left pending across requests on purpose: it costs nothing while it waits, and a readiness event
+  // that turns out to be the next pipelined request is simply ignored.
+  watching_client_ = true;
+  client_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](const boost::system::error_code& ec) {
+    self->watching_client_ = false;
+    if (ec || self->closed_) return;
+    if (!peer_alive(self->client_.native_handle())) self->client_went_away();
+  });
+}
+
+void Session::client_went_away() {
+  client_gone_ = true;
+  keep_alive_ = false;
+  closing_ = true;
+  // Closing the backend connection is how the backend learns to stop generating (vLLM aborts a
+  // request whose connection closed).
+  if (conn_) upstream::close_quietly(conn_->socket);
+  wait_timer_.cancel();
+}
+
+}  // namespace kvroute::proxy

@@ -1,0 +1,135 @@
+#pragma once
+// One worker thread of the gateway: its own io_context, its own SO_REUSEPORT acceptors, and
+// everything a request needs that is not shared: sessions, upstream connection pools, policy
+// instances, the JSON parser, a random source, a stats shard. Nothing here is locked; the only
+// shared state a request touches is the published snapshot (read through a generation check, see
+// current()) and the per-backend atomics of routing::BackendState.
+//
+// Networking code only (includes Asio). Internal to the proxy library.
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "common/random.h"
+#include "common/time_source.h"
+#include "openai/request_view.h"
+#include "proxy/routing_snapshot.h"
+#include "proxy/stats.h"
+#include "routing/policy.h"
+#include "upstream/upstream_connection.h"
+
+namespace kvroute::proxy {
+
+class Session;
+
+/// State the control thread publishes and every worker reads.
+struct SharedState {
+  RealClock clock;
+  /// Bumped (release) after `snapshot` is stored: a worker compares it with the generation it holds,
+  /// a relaxed-cost check per request, and loads the shared pointer only when it changed.
+  std::atomic<std::uint64_t> snapshot_generation{0};
+  std::atomic<std::shared_ptr<const RoutingSnapshot>> snapshot;
+  /// The /v1/models body (not on the hot path: loaded per /v1/models request).
+  std::atomic<std::shared_ptr<const std::string>> models_body;
+  /// Open client connections, whole process (limits.max_connections); touched once per connection.
+  std::atomic<std::uint32_t> client_connections{0};
+
+  void publish(RoutingSnapshotPtr snap) {
+    const auto gen = snap->generation;
+    snapshot.store(std::move(snap));
+    snapshot_generation.store(gen, std::memory_order_release);
+  }
+};
+
+class Worker {
+ public:
+  /// A pool's per-worker part: the policy instance and the connection pool of each backend.
+  struct LocalPool {
+    std::unique_ptr<routing::Policy> policy;
+    std::vector<upstream::UpstreamPool*> connections;  ///< [i] for backend i of the pool's set
+  };
+  /// The worker's view of one snapshot. Sessions hold it (shared_ptr, this worker's control block
+  /// only) for the duration of a request, so a snapshot change never pulls state from under them.
+  struct LocalSnapshot {
+    RoutingSnapshotPtr snapshot;
+    std::vector<LocalPool> pools;
+  };
+
+  Worker(SharedState& shared, unsigned index, std::uint64_t seed);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  /// Control thread, before run(): opens an acceptor on `endpoint` (SO_REUSEPORT, so every worker
+  /// can bind the same address). Throws boost::system::system_error on failure. Returns the bound
+  /// endpoint (the real port when the port was 0).
+  boost::asio::ip::tcp::endpoint listen(const boost::asio::ip::tcp::endpoint& endpoint);
+
+  /// The worker thread's body: serves until drained and every session has ended.
+  void run();
+  /// Any thread: stop accepting, close idle client connections, let requests in flight finish.
+  void begin_drain();
+  /// Any thread: close everything now (the grace period is over).
+  void force_close();
+
+  // ---- Worker thread only, for sessions ----
+  boost::asio::io_context& io() { return io_; }
+  unsigned index() const { return index_; }
+  const SharedState& shared() const { return shared_; }
+  SharedState& shared() { return shared_; }
+  const TimeSource& clock() const { return shared_.clock; }
+  Random& random() { return random_; }
+  WorkerStats& stats() { return stats_; }
+  const WorkerStats& stats() const { return stats_; }
+  openai::RequestParser& json_parser() { return json_parser_; }
+  /// Scratch for the canonical prompt between parse and hashing (used synchronously only).
+  std::string& prompt_scratch() { return prompt_scratch_; }
+  bool draining() const { return draining_; }
+  /// The current snapshot, refreshed when the control thread published a new one.
+  const std::shared_ptr<LocalSnapshot>& current();
+  /// Fills `out` with a fresh request id (32 hex digits, unique per process run).
+  void next_request_id(std::string& out);
+
+  void session_started(Session* s);
+  void session_ended(Session* s);
+
+ private:
+  boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor);
+  boost::asio::awaitable<void> sweep_loop();
+  upstream::UpstreamPool& connection_pool(const routing::Backend& backend, std::uint32_t max_connections);
+  void close_idle_connections(bool all);
+
+  SharedState& shared_;
+  unsigned index_;
+  boost::asio::io_context io_;
+  std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
+  boost::asio::steady_timer sweep_timer_;
+  SeededRandom random_;
+  WorkerStats stats_;
+  openai::RequestParser json_parser_;
+  std::string prompt_scratch_;
+  std::shared_ptr<LocalSnapshot> local_;
+  std::uint64_t local_generation_ = 0;
+  /// Connection pools by backend identity (its shared state lives as long as some snapshot names the
+  /// url, and keeps its address), so pools survive snapshot changes.
+  struct PoolEntry {
+    std::shared_ptr<routing::BackendState> state;  ///< keeps the key's address from being reused
+    std::unique_ptr<upstream::UpstreamPool> pool;
+  };
+  std::unordered_map<const routing::BackendState*, PoolEntry> pools_;
+  Session* sessions_ = nullptr;  ///< intrusive list of live sessions
+  std::uint64_t request_id_prefix_;
+  std::uint64_t request_id_counter_ = 0;
+  bool draining_ = false;
+};
+
+}  // namespace kvroute::proxy

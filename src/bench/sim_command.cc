@@ -81,7 +81,21 @@ Result<std::vector<SimReport>> run_sim(const SimCommandOptions& o, std::ostream*
 
   // Policies and their parameters.
   const auto registry = routing::PolicyRegistry::with_builtin_policies();
-  const std::vector<std::string> names = split_list(o.policies);
+  // Each item is "policy" or "label=policy" (the same policy under several labels, each with its
+  // own --policy-param label.key=value).
+  std::vector<std::string> names;
+  std::vector<std::string> policy_of;
+  for (const auto& item : split_list(o.policies)) {
+    const std::size_t eq = item.find('=');
+    if (eq == std::string::npos) {
+      names.push_back(item);
+      policy_of.push_back(item);
+    } else {
+      if (eq == 0 || eq + 1 == item.size()) return invalid(fmt::format("--policies: '{}' is not label=policy", item));
+      names.push_back(item.substr(0, eq));
+      policy_of.push_back(item.substr(eq + 1));
+    }
+  }
   if (names.empty()) return invalid("--policies names no policy");
   std::map<std::string, routing::PolicyParams, std::less<>> params;
   auto given = parse_policy_params(o.policy_params);
@@ -96,9 +110,9 @@ Result<std::vector<SimReport>> run_sim(const SimCommandOptions& o, std::ostream*
   for (std::size_t i = 0; i < names.size(); ++i) {
     if (std::find(names.begin(), names.begin() + static_cast<std::ptrdiff_t>(i), names[i]) !=
         names.begin() + static_cast<std::ptrdiff_t>(i)) {
-      return invalid(fmt::format("--policies names '{}' twice", names[i]));
+      return invalid(fmt::format("--policies names '{}' twice (give one of them a label: label=policy)", names[i]));
     }
-    auto f = registry.create(names[i], params[names[i]]);
+    auto f = registry.create(policy_of[i], params[names[i]]);
     if (!f) return f.error();
     factories.push_back(std::move(*f));
   }
@@ -170,8 +184,9 @@ int bench_main(int argc, char** argv) {
   sim->add_option("--backends", o.backends, "Number of simulated backends (default 8)");
   sim->add_option("--preset", o.preset, "Preset, or a comma list assigned round-robin to backends (default L8B-H100)");
   sim->add_option("--fleet", o.fleet_file, "Fleet file (YAML or JSON list of {preset, count, speed_factor, weight})");
-  sim->add_option("--policies", o.policies, "Comma list of policies (default " + o.policies + ")");
-  sim->add_option("--policy-param", o.policy_params, "policy.key=value; repeatable")
+  sim->add_option("--policies", o.policies,
+                  "Comma list of policies, each 'name' or 'label=name' (default " + o.policies + ")");
+  sim->add_option("--policy-param", o.policy_params, "policy.key=value (policy: its name or label); repeatable")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   sim->add_option("--time-scale", o.time_scale, "Multiply arrival times by this (0.5 = twice the load; default 1)");
   sim->add_option("--sweep", sweep, "Comma list of time scales; JSON is then an array, one report per scale");

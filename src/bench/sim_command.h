@@ -20,8 +20,9 @@ struct SimCommandOptions {
   std::uint32_t backends = 8;        ///< --backends (ignored with --fleet)
   std::string preset = "L8B-H100";   ///< --preset: one name or a comma list
   std::string fleet_file;            ///< --fleet: YAML/JSON fleet file (overrides --backends/--preset)
-  std::string policies = "round_robin,random,least_request,power_of_two,ewma";  ///< --policies
-  std::vector<std::string> policy_params;  ///< --policy-param policy.key=value (repeatable)
+  /// --policies: comma list of "name" or "label=name" (one policy under several labels)
+  std::string policies = "round_robin,random,least_request,power_of_two,ewma";
+  std::vector<std::string> policy_params;  ///< --policy-param label.key=value (repeatable)
   double time_scale = 1.0;           ///< --time-scale
   std::vector<double> sweep;         ///< --sweep: several time scales (overrides --time-scale)
   std::string json_out;              ///< --json: output file ("-" = stdout, after the table)

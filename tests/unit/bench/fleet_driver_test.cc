@@ -386,6 +386,18 @@ TEST_F(SimCommandTest, BadOptionsAreReported) {
   r = run_sim(o, nullptr);
   EXPECT_TRUE(r.ok()) << r.error().message;
 
+  // The same policy twice needs labels; each label takes its own parameters.
+  o = options();
+  o.policies = "least_request,least_request";
+  EXPECT_FALSE(run_sim(o, nullptr).ok());
+  o.policies = "least_request,lr_scan=least_request";
+  o.policy_params = {"lr_scan.selection=full_scan"};
+  r = run_sim(o, nullptr);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->front().results[1].policy, "lr_scan");
+  o.policies = "least_request,lr_scan=nope";
+  EXPECT_FALSE(run_sim(o, nullptr).ok());
+
   o = options();
   o.time_scale = 0;
   EXPECT_FALSE(run_sim(o, nullptr).ok());

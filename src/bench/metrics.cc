@@ -100,23 +100,23 @@ PolicyMetrics compute_metrics(const RunResult& run, const SloOptions& slo, Nanos
   return m;
 }
 
-double lower_bound_ttft_ms_mean(const Workload& workload, const Fleet& fleet) {
+LatencySummary lower_bound_ttft_ms(const Workload& workload, const Fleet& fleet) {
   // Distinct server kinds: the bound takes the fastest for each request.
   std::vector<std::pair<const sim::Preset*, double>> kinds;
   for (const auto& b : fleet.backends) {
     const std::pair<const sim::Preset*, double> k{b.preset, b.speed_factor};
     if (std::find(kinds.begin(), kinds.end(), k) == kinds.end()) kinds.push_back(k);
   }
-  if (workload.size() == 0 || kinds.empty()) return 0;
-  double sum = 0;
+  std::vector<double> ttft;
+  ttft.reserve(workload.size());
   for (const WorkloadRequest& r : workload.requests()) {
     Nanos best = std::numeric_limits<Nanos>::max();
     for (const auto& [preset, speed] : kinds) {
       best = std::min(best, idle_prefill_time(*preset, speed, r.prompt_tokens, r.shared_tokens));
     }
-    sum += to_ms(best);
+    ttft.push_back(to_ms(best));
   }
-  return sum / static_cast<double>(workload.size());
+  return summarize(ttft);
 }
 
 }  // namespace kvroute::bench

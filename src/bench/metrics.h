@@ -65,8 +65,9 @@ LatencySummary summarize(std::vector<double>& values);
 /// The figures for one run. `timeout` is the run's timeout (the censored TTFT of timeouts).
 PolicyMetrics compute_metrics(const RunResult& run, const SloOptions& slo, Nanos timeout, std::string policy);
 
-/// Mean TTFT in ms of the idle-server lower bound: per request, idle_prefill_time of the prompt
-/// tokens no earlier request shared, on the fastest backend of the fleet.
-double lower_bound_ttft_ms_mean(const Workload& workload, const Fleet& fleet);
+/// TTFT in ms of the idle-server lower bound (mean and percentiles over requests): per request,
+/// idle_prefill_time of the prompt tokens no earlier request shared, on the fastest kind of backend
+/// of the fleet (for a one-preset fleet: that preset).
+LatencySummary lower_bound_ttft_ms(const Workload& workload, const Fleet& fleet);
 
 }  // namespace kvroute::bench

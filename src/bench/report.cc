@@ -49,7 +49,10 @@ Json to_json(const SimReport& r) {
                       {"tpot_slo_ms", r.slo.tpot_slo_ms},
                       {"timeout_s", r.timeout_s},
                       {"scrape_interval_ms", r.scrape_interval_ms}};
-  j["lower_bound"] = Json{{"ttft_ms_mean", ms(r.lower_bound_ttft_ms_mean)}};
+  j["lower_bound"] = Json{{"ttft_ms_mean", ms(r.lower_bound_ttft_ms.mean)},
+                          {"ttft_ms_p50", ms(r.lower_bound_ttft_ms.p50)},
+                          {"ttft_ms_p90", ms(r.lower_bound_ttft_ms.p90)},
+                          {"ttft_ms_p99", ms(r.lower_bound_ttft_ms.p99)}};
   j["achievable_hit_rate"] = fraction(r.achievable_hit_rate);
   Json results = Json::array();
   for (const PolicyMetrics& m : r.results) {
@@ -96,8 +99,10 @@ std::string format_table(const SimReport& r) {
   std::string out;
   out += fmt::format("trace {} ({}, {} requests), {} backends of {}, time scale {}, seed {}\n", r.trace, r.format,
                      r.requests, r.backends, r.preset, r.time_scale, r.seed);
-  out += fmt::format("lower bound: mean TTFT {:.1f} ms; achievable prefix hit rate {:.1f} %\n",
-                     r.lower_bound_ttft_ms_mean, 100 * r.achievable_hit_rate);
+  out += fmt::format("lower bound (idle server, only unshared tokens): TTFT mean {:.1f} p50 {:.1f} p90 {:.1f} p99 {:.1f} ms; "
+                     "achievable prefix hit rate {:.1f} %\n",
+                     r.lower_bound_ttft_ms.mean, r.lower_bound_ttft_ms.p50, r.lower_bound_ttft_ms.p90,
+                     r.lower_bound_ttft_ms.p99, 100 * r.achievable_hit_rate);
   out += fmt::format("SLO: TTFT <= {} ms, TPOT <= {} ms; timeout {} s (ms columns; x/rr = ratio to round_robin)\n",
                      r.slo.ttft_slo_ms, r.slo.tpot_slo_ms, r.timeout_s);
   const PolicyMetrics* rr = nullptr;

@@ -24,7 +24,7 @@ struct SimReport {
   double time_scale = 1;
   std::uint64_t seed = 1;
   std::uint64_t requests = 0;
-  double lower_bound_ttft_ms_mean = 0;
+  LatencySummary lower_bound_ttft_ms;  ///< idle-server bound (metrics.h lower_bound_ttft_ms)
   double achievable_hit_rate = 0;
   SloOptions slo;
   double timeout_s = 0;

@@ -127,7 +127,7 @@ Result<std::vector<SimReport>> run_sim(const SimCommandOptions& o, std::ostream*
   const std::string format_name(trace_format_name(trace->format));
   trace->records.clear();
   trace->records.shrink_to_fit();
-  const double lower_bound = lower_bound_ttft_ms_mean(*workload, *fleet);
+  const LatencySummary lower_bound = lower_bound_ttft_ms(*workload, *fleet);
   if (progress != nullptr) {
     *progress << fmt::format("prepared {} requests ({} prompt tokens) in {:.2f} s\n", workload->size(),
                              workload->total_prompt_tokens(), seconds_since(t0));
@@ -145,7 +145,7 @@ Result<std::vector<SimReport>> run_sim(const SimCommandOptions& o, std::ostream*
     report.time_scale = scale;
     report.seed = o.seed;
     report.requests = workload->size();
-    report.lower_bound_ttft_ms_mean = lower_bound;
+    report.lower_bound_ttft_ms = lower_bound;
     report.achievable_hit_rate = workload->achievable_hit_rate();
     report.slo = SloOptions{o.ttft_slo_ms, o.tpot_slo_ms};
     report.timeout_s = o.timeout_s;

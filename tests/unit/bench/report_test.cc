@@ -84,7 +84,7 @@ TEST(ReportTest, JsonHasTheDocumentedFields) {
   r.time_scale = 0.5;
   r.seed = 3;
   r.requests = 10;
-  r.lower_bound_ttft_ms_mean = 123.45678;
+  r.lower_bound_ttft_ms = {123.45678, 100, 200, 300};
   r.achievable_hit_rate = 0.3741234567;
   PolicyMetrics m;
   m.policy = "round_robin";

@@ -24,6 +24,7 @@
 #include "openai/sse.h"
 #include "proxy/request_parser.h"
 #include "proxy/response_head.h"
+#include "routing/prompt_features.h"
 
 namespace kvroute::proxy {
 
@@ -43,12 +44,6 @@ constexpr std::size_t kUpstreamReadSize = 16 * 1024;
 constexpr std::uint64_t kMaxDrainBytes = 64u << 20;
 /// Non-streamed answers are kept (for their usage) up to this size; larger ones are only relayed.
 constexpr std::size_t kMaxCapturedBody = 1u << 20;
-/// Bytes of canonical prompt per prefix block (DESIGN.md section 4), and the token estimate.
-constexpr std::size_t kPrefixBlockBytes = 64;
-constexpr std::uint64_t kBytesPerToken = 4;
-/// Seed of a model's prefix-hash chain (the same rule as routing's PromptFeatureBuilder).
-std::uint64_t prefix_seed_for_model(std::string_view model) { return hash_string(model, 0x70726566ULL); }
-
 /// Collects the canonical prompt the JSON parser streams out, so it can be hashed once the model
 /// (which seeds the hashes, and may come after the prompt in the body) is known.
 class PromptCollector final : public openai::PromptSink {
@@ -336,17 +331,12 @@ asio::awaitable<void> Session::handle_request() {
   feat.model = model_;
   feat.stream = f.stream;
   feat.max_tokens = f.max_tokens ? static_cast<std::uint32_t>(std::min<std::int64_t>(*f.max_tokens, UINT32_MAX)) : 0;
-  const std::string& text = worker_.prompt_scratch();
-  feat.prompt_tokens = static_cast<std::uint32_t>(
-      std::min<std::uint64_t>((text.size() + kBytesPerToken - 1) / kBytesPerToken, UINT32_MAX));
-  block_hashes_.clear();
-  {
-    std::uint64_t h = prefix_seed_for_model(upstream_model);
-    for (std::size_t at = 0; at + kPrefixBlockBytes <= text.size(); at += kPrefixBlockBytes) {
-      h = hash_bytes(text.data() + at, kPrefixBlockBytes, h);
-      block_hashes_.push_back(h);
-    }
-  }
+  routing::PromptFeatureBuilder& prompt_features = worker_.prompt_features();
+  prompt_features.reset(upstream_model);
+  prompt_features.append(worker_.prompt_scratch());
+  feat.prompt_tokens = prompt_features.estimated_tokens();
+  // Copied: the builder is the worker's, and a retry picks again after other requests ran.
+  block_hashes_.assign(prompt_features.block_hashes().begin(), prompt_features.block_hashes().end());
   feat.block_hashes = block_hashes_;
   switch (pool.config.routing_key.from) {
     case config::RoutingKeySource::kNone:

@@ -25,6 +25,7 @@
 #include "proxy/routing_snapshot.h"
 #include "proxy/stats.h"
 #include "routing/policy.h"
+#include "routing/prompt_features.h"
 #include "upstream/upstream_connection.h"
 
 namespace kvroute::proxy {
@@ -93,6 +94,8 @@ class Worker {
   openai::RequestParser& json_parser() { return json_parser_; }
   /// Scratch for the canonical prompt between parse and hashing (used synchronously only).
   std::string& prompt_scratch() { return prompt_scratch_; }
+  /// Prefix hashes and token estimate of a prompt (used synchronously only).
+  routing::PromptFeatureBuilder& prompt_features() { return prompt_features_; }
   bool draining() const { return draining_; }
   /// The current snapshot, refreshed when the control thread published a new one.
   const std::shared_ptr<LocalSnapshot>& current();
@@ -117,6 +120,7 @@ class Worker {
   WorkerStats stats_;
   openai::RequestParser json_parser_;
   std::string prompt_scratch_;
+  routing::PromptFeatureBuilder prompt_features_;
   std::shared_ptr<LocalSnapshot> local_;
   std::uint64_t local_generation_ = 0;
   /// Connection pools by backend identity (its shared state lives as long as some snapshot names the

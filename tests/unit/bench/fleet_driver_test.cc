@@ -292,7 +292,14 @@ TEST(FleetDriverTest, LowerBoundIsBelowEveryPolicysMeanTtft) {
                            "weighted_round_robin"}) {
     const auto p = factory(name);
     FleetSimulation sim(w, f, *p, SimOptions{});
-    const PolicyMetrics m = compute_metrics(sim.run(), SloOptions{}, SimOptions{}.timeout, name);
+    const RunResult run = sim.run();
+    for (std::size_t i = 0; i < w.size(); ++i) {
+      const WorkloadRequest& r = w.requests()[i];
+      EXPECT_GE(run.requests[i].first_token - run.requests[i].arrival,
+                idle_prefill_time(*f.backends[0].preset, 1.0, r.prompt_tokens, r.shared_tokens))
+          << name << " request " << i;
+    }
+    const PolicyMetrics m = compute_metrics(run, SloOptions{}, SimOptions{}.timeout, name);
     // Every request's TTFT is at least its own bound, so every order statistic is too.
     EXPECT_LE(bound.mean, m.ttft_ms.mean) << name;
     EXPECT_LE(bound.p50, m.ttft_ms.p50) << name;

@@ -85,6 +85,8 @@ std::string ratio(double v, double base) {
   return fmt::format("{:.2f}", v / base);
 }
 
+std::string s(double ms_value) { return fmt::format("{:.2f}", ms_value / 1000.0); }
+
 }  // namespace
 
 std::string report_json(const SimReport& report) { return to_json(report).dump(2) + "\n"; }
@@ -125,6 +127,32 @@ std::string format_table(const SimReport& r) {
                          ratio(m.goodput_rps, rr->goodput_rps));
     }
     out += "\n";
+  }
+  return out;
+}
+
+std::string format_markdown(const SimReport& r, bool with_header) {
+  std::string out;
+  if (with_header) {
+    out +=
+        "| policy | done | timeouts | TTFT mean s | TTFT p50 s | TTFT p90 s | TTFT p99 s | TPOT mean ms | TPOT p99 ms "
+        "| E2E p99 s | goodput req/s | prefix hit % | KV use % | imbalance | TTFT mean / rr | TTFT p99 / rr |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+    const LatencySummary& lb = r.lower_bound_ttft_ms;
+    out += fmt::format("| *lower bound* | | | {} | {} | {} | {} | | | | | {:.1f} | | | | |\n", s(lb.mean), s(lb.p50),
+                       s(lb.p90), s(lb.p99), 100 * r.achievable_hit_rate);
+  }
+  const PolicyMetrics* rr = nullptr;
+  for (const auto& m : r.results) {
+    if (m.policy == "round_robin") rr = &m;
+  }
+  for (const auto& m : r.results) {
+    out += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {:.1f} | {:.1f} | {} | {:.3f} | {:.1f} | {:.1f} | {:.2f} | {} | {} |\n",
+                       m.policy, m.completed, m.timeouts, s(m.ttft_ms.mean), s(m.ttft_ms.p50), s(m.ttft_ms.p90),
+                       s(m.ttft_ms.p99), m.tpot_ms.mean, m.tpot_ms.p99, s(m.e2e_ms.p99), m.goodput_rps,
+                       100 * m.prefix_hit_rate, 100 * m.kv_usage_mean, m.imbalance,
+                       rr != nullptr ? ratio(m.ttft_ms.mean, rr->ttft_ms.mean) : "-",
+                       rr != nullptr ? ratio(m.ttft_ms.p99, rr->ttft_ms.p99) : "-");
   }
   return out;
 }

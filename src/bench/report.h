@@ -41,4 +41,9 @@ std::string sweep_json(std::span<const SimReport> reports);
 /// mean TTFT, p99 TTFT and goodput to round_robin's when round_robin is in the run.
 std::string format_table(const SimReport& report);
 
+/// The same rows as a Markdown table (docs/benchmarks.md), with the lower bound as the first row:
+/// seconds for TTFT and E2E, ms for TPOT, percentages for rates. Rows of several runs on the same
+/// scenario can be concatenated under one header (`with_header` false for the later ones).
+std::string format_markdown(const SimReport& report, bool with_header = true);
+
 }  // namespace kvroute::bench

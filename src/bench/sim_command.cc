@@ -198,6 +198,7 @@ int bench_main(int argc, char** argv) {
   sim->add_option("--timeout-s", o.timeout_s, "A request without a first token this long after arrival times out (default 300)");
   sim->add_option("--scrape-interval-ms", o.scrape_interval_ms, "Metric scrape period (default 50, as llm-d's EPP)");
   sim->add_option("--model", o.model, "Model name of the requests (default: the first preset's model)");
+  sim->add_flag("--markdown", o.markdown, "Print the results as Markdown tables (docs/benchmarks.md)");
 
   try {
     app.parse(argc, argv);
@@ -224,7 +225,14 @@ int bench_main(int argc, char** argv) {
   }
   for (std::size_t i = 0; i < reports->size(); ++i) {
     if (i > 0) std::cout << "\n";
-    std::cout << format_table((*reports)[i]);
+    if (o.markdown) {
+      const SimReport& r = (*reports)[i];
+      std::cout << fmt::format("{} ({}), {} x {}, time scale {}, seed {}\n\n", r.trace, r.format, r.backends, r.preset,
+                               r.time_scale, r.seed)
+                << format_markdown(r);
+    } else {
+      std::cout << format_table((*reports)[i]);
+    }
   }
   if (!o.json_out.empty()) {
     const std::string json = o.sweep.empty() ? report_json(reports->front()) : sweep_json(*reports);

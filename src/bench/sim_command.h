@@ -33,6 +33,7 @@ struct SimCommandOptions {
   double timeout_s = 300;            ///< --timeout-s: arrival -> first token
   double scrape_interval_ms = 50;    ///< --scrape-interval-ms
   std::string model;                 ///< --model: request model name (default: the first preset's)
+  bool markdown = false;             ///< --markdown: print Markdown tables instead of the text table
 };
 
 /// Runs the simulation described by `options`: one SimReport per time scale. Progress (one line

@@ -123,6 +123,12 @@ TEST(ReportTest, JsonHasTheDocumentedFields) {
   const std::string table = format_table(r);
   EXPECT_NE(table.find("round_robin"), std::string::npos);
   EXPECT_NE(table.find("mean/rr"), std::string::npos);  // ratio columns when round_robin ran
+
+  const std::string md = format_markdown(r);
+  EXPECT_EQ(md.rfind("| policy |", 0), 0u);
+  EXPECT_NE(md.find("| *lower bound* | | | 0.12 | 0.10 | 0.20 | 0.30 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| round_robin | 9 | 1 | 0.00 |"), std::string::npos) << md;
+  EXPECT_EQ(format_markdown(r, false).rfind("| round_robin", 0), 0u);
 }
 
 }  // namespace

@@ -156,6 +156,7 @@ asio::awaitable<void> Session::run() {
     if (!keep_alive_) break;
   }
   idle_ = false;
+  if (linger_ && !closed_) co_await linger_close();
   if (!closed_) {
     closed_ = true;
     upstream::close_quietly(client_);
@@ -178,6 +179,7 @@ asio::awaitable<bool> Session::read_request() {
     keep_alive_ = false;
     if (closed_ || is_client_gone(ec)) co_return false;
     method_.clear();
+    linger_ = true;
     if (ec == http::error::header_limit) {
       co_await write_error(431, fmt::format("Request header fields too large (limit {} bytes, limits.max_header_bytes).",
                                             limits.max_header_bytes));
@@ -198,6 +200,7 @@ asio::awaitable<bool> Session::read_request() {
         "Request body too large: {} bytes (limit {} bytes, limits.max_body_bytes).", *length, max_body);
     if (expect_continue || *length - max_body > kMaxDrainBytes) {
       keep_alive_ = false;  // the client may not send the body at all, or it is too big to read through
+      linger_ = !expect_continue;
     } else if (!co_await drain_body(*length)) {
       co_return false;
     }
@@ -214,6 +217,7 @@ asio::awaitable<bool> Session::read_request() {
     if (bec == http::error::body_limit) {
       // A chunked body over the limit: what is left of it cannot be skipped cheaply.
       keep_alive_ = false;
+      linger_ = true;
       method_.clear();
       co_await write_error(413, fmt::format("Request body too large (limit {} bytes, limits.max_body_bytes).",
                                             max_body));
@@ -223,6 +227,7 @@ asio::awaitable<bool> Session::read_request() {
       keep_alive_ = false;
       if (!closed_ && !is_client_gone(bec)) {
         method_.clear();
+        linger_ = true;
         co_await write_error(400, fmt::format("Malformed HTTP request: {}.", bec.message()));
       }
       co_return false;
@@ -243,6 +248,29 @@ asio::awaitable<bool> Session::drain_body(std::uint64_t bytes) {
     bytes -= n;
   }
   co_return true;
+}
+
+// Closing right after an error answer while the client is still sending (an oversized head or body)
+// would make the kernel reset the connection, and a reset can destroy the answer before the client
+// reads it. So: stop sending, read and discard what still comes for a moment, then close.
+asio::awaitable<void> Session::linger_close() {
+  boost::system::error_code ec;
+  client_.shutdown(tcp::socket::shutdown_send, ec);
+  if (ec) co_return;
+  wait_timer_.expires_after(std::chrono::seconds(2));
+  wait_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& e) {
+    if (e || self->closed_) return;
+    boost::system::error_code ignored;
+    self->client_.cancel(ignored);
+  });
+  std::array<char, 4096> sink;
+  std::size_t total = 0;
+  while (total < (1u << 20)) {
+    auto [rec, n] = co_await client_.async_read_some(asio::buffer(sink), kAwait);
+    if (rec) break;
+    total += n;
+  }
+  wait_timer_.cancel();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -65,6 +65,7 @@ class Session : public std::enable_shared_from_this<Session>, private upstream::
   boost::asio::awaitable<void> write_error(int status, std::string message, std::string_view param = {});
   boost::asio::awaitable<bool> write_client(std::string_view a, std::string_view b = {});
   boost::asio::awaitable<bool> drain_body(std::uint64_t bytes);
+  boost::asio::awaitable<void> linger_close();
 
   // Deadlines: one lazily re-armed timer per session (see set_deadline).
   void set_deadline(Nanos at, AttemptError error);
@@ -92,6 +93,7 @@ class Session : public std::enable_shared_from_this<Session>, private upstream::
   bool closing_ = false;
   bool idle_ = true;   ///< waiting for the next request (drain may close it)
   bool closed_ = false;
+  bool linger_ = false;  ///< closing after an error with request bytes possibly unread
 
   // Per request (kept here so their capacity is reused).
   std::string model_;

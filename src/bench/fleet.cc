@@ -1,12 +1,12 @@
 #include "bench/fleet.h"
 
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
 #include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <sstream>
-
-#include <fmt/format.h>
-#include <yaml-cpp/yaml.h>
 
 namespace kvroute::bench {
 namespace {
@@ -120,11 +120,12 @@ Result<Fleet> parse_fleet(std::string_view text, std::string_view source) {
           }
         } else if (key == "weight") {
           const auto w = v.as<long long>();
-          if (w < 1 || w > 1000000) return Error{kInvalidArgument, where(source, v) + ": weight must be in [1, 1000000]"};
+          if (w < 1 || w > 1000000)
+            return Error{kInvalidArgument, where(source, v) + ": weight must be in [1, 1000000]"};
           e.weight = static_cast<std::uint32_t>(w);
         } else {
-          return Error{kInvalidArgument,
-                       where(source, kv.first) + ": unknown key '" + key + "' (known: preset, count, speed_factor, weight)"};
+          return Error{kInvalidArgument, where(source, kv.first) + ": unknown key '" + key +
+                                             "' (known: preset, count, speed_factor, weight)"};
         }
       }
       if (!has_preset) return Error{kInvalidArgument, where(source, item) + ": missing 'preset'"};

@@ -1,5 +1,7 @@
 #include "bench/fleet_driver.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <deque>
@@ -7,8 +9,6 @@
 #include <queue>
 #include <stdexcept>
 #include <utility>
-
-#include <fmt/format.h>
 
 #include "common/random.h"
 #include "routing/dispatch_accounting.h"

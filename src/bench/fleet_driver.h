@@ -45,8 +45,8 @@
 namespace kvroute::bench {
 
 struct SimOptions {
-  double time_scale = 1.0;   ///< arrivals at trace time x time_scale (0.5: twice as dense)
-  std::uint64_t seed = 1;    ///< seeds the policy's PickContext random source
+  double time_scale = 1.0;                      ///< arrivals at trace time x time_scale (0.5: twice as dense)
+  std::uint64_t seed = 1;                       ///< seeds the policy's PickContext random source
   Nanos scrape_interval = 50 * kNanosPerMilli;  ///< llm-d EPP's default refresh interval
   Nanos timeout = 300 * kNanosPerSecond;        ///< arrival -> first token, else a timeout; > 0
 };
@@ -70,9 +70,9 @@ struct RequestRecord {
 struct RunResult {
   std::vector<RequestRecord> requests;  ///< in workload order
   std::vector<std::uint64_t> dispatched_per_backend;
-  Nanos start = 0;  ///< first arrival
-  Nanos end = 0;    ///< last completion, timeout or rejection
-  double kv_usage_mean = 0;  ///< time-weighted over [start, end], averaged over backends
+  Nanos start = 0;                      ///< first arrival
+  Nanos end = 0;                        ///< last completion, timeout or rejection
+  double kv_usage_mean = 0;             ///< time-weighted over [start, end], averaged over backends
   std::uint64_t prefix_cache_hits = 0;  ///< engine counters, summed over backends
   std::uint64_t prefix_cache_queries = 0;
   std::uint64_t preemptions = 0;

@@ -81,9 +81,9 @@ PolicyMetrics compute_metrics(const RunResult& run, const SloOptions& slo, Nanos
     m.output_tokens_per_s = static_cast<double>(output_tokens) / m.makespan_s;
     m.goodput_rps = static_cast<double>(good) / m.makespan_s;
   }
-  m.prefix_hit_rate = run.prefix_cache_queries == 0 ? 0.0
-                                                    : static_cast<double>(run.prefix_cache_hits) /
-                                                          static_cast<double>(run.prefix_cache_queries);
+  m.prefix_hit_rate = run.prefix_cache_queries == 0
+                          ? 0.0
+                          : static_cast<double>(run.prefix_cache_hits) / static_cast<double>(run.prefix_cache_queries);
   m.kv_usage_mean = run.kv_usage_mean;
   if (!run.dispatched_per_backend.empty()) {
     std::uint64_t total = 0;

@@ -1,8 +1,8 @@
 #include "bench/report.h"
 
-#include <cmath>
-
 #include <fmt/format.h>
+
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 namespace kvroute::bench {
@@ -38,7 +38,8 @@ Json to_json(const SimReport& r) {
   j["preset"] = r.preset;
   Json fleet = Json::array();
   for (const auto& e : r.fleet) {
-    fleet.push_back(Json{{"preset", e.preset}, {"count", e.count}, {"speed_factor", e.speed_factor}, {"weight", e.weight}});
+    fleet.push_back(
+        Json{{"preset", e.preset}, {"count", e.count}, {"speed_factor", e.speed_factor}, {"weight", e.weight}});
   }
   j["fleet"] = std::move(fleet);
   j["model"] = r.model;
@@ -101,30 +102,32 @@ std::string format_table(const SimReport& r) {
   std::string out;
   out += fmt::format("trace {} ({}, {} requests), {} backends of {}, time scale {}, seed {}\n", r.trace, r.format,
                      r.requests, r.backends, r.preset, r.time_scale, r.seed);
-  out += fmt::format("lower bound (idle server, only unshared tokens): TTFT mean {:.1f} p50 {:.1f} p90 {:.1f} p99 {:.1f} ms; "
-                     "achievable prefix hit rate {:.1f} %\n",
-                     r.lower_bound_ttft_ms.mean, r.lower_bound_ttft_ms.p50, r.lower_bound_ttft_ms.p90,
-                     r.lower_bound_ttft_ms.p99, 100 * r.achievable_hit_rate);
+  out += fmt::format(
+      "lower bound (idle server, only unshared tokens): TTFT mean {:.1f} p50 {:.1f} p90 {:.1f} p99 {:.1f} ms; "
+      "achievable prefix hit rate {:.1f} %\n",
+      r.lower_bound_ttft_ms.mean, r.lower_bound_ttft_ms.p50, r.lower_bound_ttft_ms.p90, r.lower_bound_ttft_ms.p99,
+      100 * r.achievable_hit_rate);
   out += fmt::format("SLO: TTFT <= {} ms, TPOT <= {} ms; timeout {} s (ms columns; x/rr = ratio to round_robin)\n",
                      r.slo.ttft_slo_ms, r.slo.tpot_slo_ms, r.timeout_s);
   const PolicyMetrics* rr = nullptr;
   for (const auto& m : r.results) {
     if (m.policy == "round_robin") rr = &m;
   }
-  out += fmt::format("{:<22} {:>6} {:>5} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7} {:>9} {:>7} {:>7} {:>6} {:>5} {:>5}", "policy",
-                     "done", "t/o", "ttft_mean", "ttft_p50", "ttft_p90", "ttft_p99", "tpot", "tpot99", "e2e_p99",
-                     "tput", "goodput", "hit%", "kv%", "imb");
+  out += fmt::format("{:<22} {:>6} {:>5} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7} {:>9} {:>7} {:>7} {:>6} {:>5} {:>5}",
+                     "policy", "done", "t/o", "ttft_mean", "ttft_p50", "ttft_p90", "ttft_p99", "tpot", "tpot99",
+                     "e2e_p99", "tput", "goodput", "hit%", "kv%", "imb");
   if (rr != nullptr) out += fmt::format(" {:>8} {:>7} {:>7}", "mean/rr", "p99/rr", "good/rr");
   out += "\n";
   for (const auto& m : r.results) {
-    out += fmt::format("{:<22} {:>6} {:>5} {:>9.1f} {:>9.1f} {:>9.1f} {:>9.1f} {:>7.1f} {:>7.1f} {:>9.1f} {:>7.3f} {:>7.3f} "
-                       "{:>6.1f} {:>5.1f} {:>5.2f}",
-                       m.policy, m.completed, m.timeouts, m.ttft_ms.mean, m.ttft_ms.p50, m.ttft_ms.p90, m.ttft_ms.p99,
-                       m.tpot_ms.mean, m.tpot_ms.p99, m.e2e_ms.p99, m.throughput_rps, m.goodput_rps,
-                       100 * m.prefix_hit_rate, 100 * m.kv_usage_mean, m.imbalance);
+    out += fmt::format(
+        "{:<22} {:>6} {:>5} {:>9.1f} {:>9.1f} {:>9.1f} {:>9.1f} {:>7.1f} {:>7.1f} {:>9.1f} {:>7.3f} {:>7.3f} "
+        "{:>6.1f} {:>5.1f} {:>5.2f}",
+        m.policy, m.completed, m.timeouts, m.ttft_ms.mean, m.ttft_ms.p50, m.ttft_ms.p90, m.ttft_ms.p99, m.tpot_ms.mean,
+        m.tpot_ms.p99, m.e2e_ms.p99, m.throughput_rps, m.goodput_rps, 100 * m.prefix_hit_rate, 100 * m.kv_usage_mean,
+        m.imbalance);
     if (rr != nullptr) {
-      out += fmt::format(" {:>8} {:>7} {:>7}", ratio(m.ttft_ms.mean, rr->ttft_ms.mean), ratio(m.ttft_ms.p99, rr->ttft_ms.p99),
-                         ratio(m.goodput_rps, rr->goodput_rps));
+      out += fmt::format(" {:>8} {:>7} {:>7}", ratio(m.ttft_ms.mean, rr->ttft_ms.mean),
+                         ratio(m.ttft_ms.p99, rr->ttft_ms.p99), ratio(m.goodput_rps, rr->goodput_rps));
     }
     out += "\n";
   }
@@ -147,12 +150,12 @@ std::string format_markdown(const SimReport& r, bool with_header) {
     if (m.policy == "round_robin") rr = &m;
   }
   for (const auto& m : r.results) {
-    out += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {:.1f} | {:.1f} | {} | {:.3f} | {:.1f} | {:.1f} | {:.2f} | {} | {} |\n",
-                       m.policy, m.completed, m.timeouts, s(m.ttft_ms.mean), s(m.ttft_ms.p50), s(m.ttft_ms.p90),
-                       s(m.ttft_ms.p99), m.tpot_ms.mean, m.tpot_ms.p99, s(m.e2e_ms.p99), m.goodput_rps,
-                       100 * m.prefix_hit_rate, 100 * m.kv_usage_mean, m.imbalance,
-                       rr != nullptr ? ratio(m.ttft_ms.mean, rr->ttft_ms.mean) : "-",
-                       rr != nullptr ? ratio(m.ttft_ms.p99, rr->ttft_ms.p99) : "-");
+    out += fmt::format(
+        "| {} | {} | {} | {} | {} | {} | {} | {:.1f} | {:.1f} | {} | {:.3f} | {:.1f} | {:.1f} | {:.2f} | {} | {} |\n",
+        m.policy, m.completed, m.timeouts, s(m.ttft_ms.mean), s(m.ttft_ms.p50), s(m.ttft_ms.p90), s(m.ttft_ms.p99),
+        m.tpot_ms.mean, m.tpot_ms.p99, s(m.e2e_ms.p99), m.goodput_rps, 100 * m.prefix_hit_rate, 100 * m.kv_usage_mean,
+        m.imbalance, rr != nullptr ? ratio(m.ttft_ms.mean, rr->ttft_ms.mean) : "-",
+        rr != nullptr ? ratio(m.ttft_ms.p99, rr->ttft_ms.p99) : "-");
   }
   return out;
 }

@@ -20,7 +20,7 @@ struct SimReport {
   std::uint32_t backends = 0;
   std::string preset;  ///< preset names, comma-separated
   std::vector<FleetEntry> fleet;
-  std::string model;   ///< the requests' model name
+  std::string model;  ///< the requests' model name
   double time_scale = 1;
   std::uint64_t seed = 1;
   std::uint64_t requests = 0;

@@ -1,5 +1,8 @@
 #include "bench/sim_command.h"
 
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -7,9 +10,6 @@
 #include <map>
 #include <ostream>
 #include <utility>
-
-#include <CLI/CLI.hpp>
-#include <fmt/format.h>
 
 #include "bench/fleet_driver.h"
 #include "bench/trace.h"
@@ -75,7 +75,8 @@ Result<std::vector<SimReport>> run_sim(const SimCommandOptions& o, std::ostream*
   if (!fleet) return fleet.error();
   const std::uint32_t block_tokens = fleet->backends.front().preset->block_size;
   for (const auto& b : fleet->backends) {
-    if (b.preset->block_size != block_tokens) return invalid("every preset of the fleet must use the same KV block size");
+    if (b.preset->block_size != block_tokens)
+      return invalid("every preset of the fleet must use the same KV block size");
   }
   const std::string model = o.model.empty() ? fleet->backends.front().preset->model_name : o.model;
 
@@ -178,7 +179,8 @@ int bench_main(int argc, char** argv) {
 
   SimCommandOptions o;
   std::string sweep;
-  CLI::App* sim = app.add_subcommand("sim", "Offline: replay a trace in virtual time on simulated backends, per policy");
+  CLI::App* sim =
+      app.add_subcommand("sim", "Offline: replay a trace in virtual time on simulated backends, per policy");
   sim->add_option("--trace", o.trace, "Trace file: Mooncake JSONL, Azure CSV or kvroute JSONL")->required();
   sim->add_option("--format", o.format, "Trace format: auto (default), mooncake, azure, kvroute");
   sim->add_option("--backends", o.backends, "Number of simulated backends (default 8)");
@@ -195,7 +197,8 @@ int bench_main(int argc, char** argv) {
   sim->add_option("--max-requests", o.max_requests, "Replay only the first N requests (default all)");
   sim->add_option("--ttft-slo-ms", o.ttft_slo_ms, "Goodput SLO on time to first token (default 2000)");
   sim->add_option("--tpot-slo-ms", o.tpot_slo_ms, "Goodput SLO on time per output token (default 100)");
-  sim->add_option("--timeout-s", o.timeout_s, "A request without a first token this long after arrival times out (default 300)");
+  sim->add_option("--timeout-s", o.timeout_s,
+                  "A request without a first token this long after arrival times out (default 300)");
   sim->add_option("--scrape-interval-ms", o.scrape_interval_ms, "Metric scrape period (default 50, as llm-d's EPP)");
   sim->add_option("--model", o.model, "Model name of the requests (default: the first preset's model)");
   sim->add_flag("--markdown", o.markdown, "Print the results as Markdown tables (docs/benchmarks.md)");

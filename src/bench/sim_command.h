@@ -15,25 +15,25 @@ namespace kvroute::bench {
 
 /// The options of `kvroute-bench sim`, with their defaults.
 struct SimCommandOptions {
-  std::string trace;                 ///< --trace (required)
-  std::string format = "auto";       ///< --format: auto, mooncake, azure, kvroute
-  std::uint32_t backends = 8;        ///< --backends (ignored with --fleet)
-  std::string preset = "L8B-H100";   ///< --preset: one name or a comma list
-  std::string fleet_file;            ///< --fleet: YAML/JSON fleet file (overrides --backends/--preset)
+  std::string trace;                ///< --trace (required)
+  std::string format = "auto";      ///< --format: auto, mooncake, azure, kvroute
+  std::uint32_t backends = 8;       ///< --backends (ignored with --fleet)
+  std::string preset = "L8B-H100";  ///< --preset: one name or a comma list
+  std::string fleet_file;           ///< --fleet: YAML/JSON fleet file (overrides --backends/--preset)
   /// --policies: comma list of "name" or "label=name" (one policy under several labels)
   std::string policies = "round_robin,random,least_request,power_of_two,ewma";
   std::vector<std::string> policy_params;  ///< --policy-param label.key=value (repeatable)
-  double time_scale = 1.0;           ///< --time-scale
-  std::vector<double> sweep;         ///< --sweep: several time scales (overrides --time-scale)
-  std::string json_out;              ///< --json: output file ("-" = stdout, after the table)
-  std::uint64_t seed = 1;            ///< --seed
-  std::size_t max_requests = 0;      ///< --max-requests (0 = all)
-  double ttft_slo_ms = 2000;         ///< --ttft-slo-ms
-  double tpot_slo_ms = 100;          ///< --tpot-slo-ms
-  double timeout_s = 300;            ///< --timeout-s: arrival -> first token
-  double scrape_interval_ms = 50;    ///< --scrape-interval-ms
-  std::string model;                 ///< --model: request model name (default: the first preset's)
-  bool markdown = false;             ///< --markdown: print Markdown tables instead of the text table
+  double time_scale = 1.0;                 ///< --time-scale
+  std::vector<double> sweep;               ///< --sweep: several time scales (overrides --time-scale)
+  std::string json_out;                    ///< --json: output file ("-" = stdout, after the table)
+  std::uint64_t seed = 1;                  ///< --seed
+  std::size_t max_requests = 0;            ///< --max-requests (0 = all)
+  double ttft_slo_ms = 2000;               ///< --ttft-slo-ms
+  double tpot_slo_ms = 100;                ///< --tpot-slo-ms
+  double timeout_s = 300;                  ///< --timeout-s: arrival -> first token
+  double scrape_interval_ms = 50;          ///< --scrape-interval-ms
+  std::string model;                       ///< --model: request model name (default: the first preset's)
+  bool markdown = false;                   ///< --markdown: print Markdown tables instead of the text table
 };
 
 /// Runs the simulation described by `options`: one SimReport per time scale. Progress (one line

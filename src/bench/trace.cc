@@ -1,16 +1,16 @@
 #include "bench/trace.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <fstream>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
 #include <utility>
-
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include "openai/request_view.h"
 
@@ -101,7 +101,8 @@ Result<Nanos> json_millis(const Json& object, const char* field) {
   const double ms = it->get<double>();
   // 1e12 ms is about 31 years: far beyond any trace, and safely inside int64 nanoseconds.
   if (!(ms >= 0) || ms > 1e12) {
-    return Error{kInvalidArgument, fmt::format("\"{}\" must be a number of milliseconds >= 0, got {}", field, it->dump())};
+    return Error{kInvalidArgument,
+                 fmt::format("\"{}\" must be a number of milliseconds >= 0, got {}", field, it->dump())};
   }
   return static_cast<Nanos>(std::llround(ms * 1e6));
 }
@@ -232,8 +233,9 @@ Result<Trace> parse_azure(std::string_view text, std::string_view source, std::s
     std::uint64_t context = 0;
     std::uint64_t generated = 0;
     if (!parse_unsigned(l.substr(c1 + 1, c2 - c1 - 1), context) || context < 1 || context > kMaxTokens) {
-      error = record_error(source, line,
-                           fmt::format("ContextTokens must be an integer >= 1, got '{}'", trim(l.substr(c1 + 1, c2 - c1 - 1))));
+      error = record_error(
+          source, line,
+          fmt::format("ContextTokens must be an integer >= 1, got '{}'", trim(l.substr(c1 + 1, c2 - c1 - 1))));
       return false;
     }
     if (!parse_unsigned(l.substr(c2 + 1), generated) || generated < 1 || generated > kMaxTokens) {
@@ -263,7 +265,8 @@ Result<Trace> parse_azure(std::string_view text, std::string_view source, std::s
 }
 
 template <class ParseRecord>
-Result<Trace> parse_jsonl(std::string_view text, std::string_view source, std::size_t max_records, ParseRecord&& parse) {
+Result<Trace> parse_jsonl(std::string_view text, std::string_view source, std::size_t max_records,
+                          ParseRecord&& parse) {
   Trace trace;
   std::optional<Error> error;
   for_each_line(text, [&](std::size_t line, std::string_view l) {
@@ -312,11 +315,10 @@ Result<TraceFormat> parse_trace_format(std::string_view name) {
 Result<Nanos> parse_wall_clock(std::string_view text) {
   // YYYY-MM-DD HH:MM:SS[.f{1,9}]
   const auto bad = [&] {
-    return Error{kInvalidArgument,
-                 fmt::format("bad timestamp '{}' (expected YYYY-MM-DD HH:MM:SS.fffffff)", text)};
+    return Error{kInvalidArgument, fmt::format("bad timestamp '{}' (expected YYYY-MM-DD HH:MM:SS.fffffff)", text)};
   };
-  if (text.size() < 19 || text[4] != '-' || text[7] != '-' || (text[10] != ' ' && text[10] != 'T') ||
-      text[13] != ':' || text[16] != ':') {
+  if (text.size() < 19 || text[4] != '-' || text[7] != '-' || (text[10] != ' ' && text[10] != 'T') || text[13] != ':' ||
+      text[16] != ':') {
     return bad();
   }
   int year = 0;
@@ -368,9 +370,9 @@ Result<TraceFormat> detect_trace_format(std::string_view source, std::string_vie
       if (j.contains("timestamp_ms") || j.contains("prompt") || j.contains("messages")) return TraceFormat::kKvroute;
     }
   }
-  return Error{kInvalidArgument,
-               fmt::format("{}: cannot tell the trace format (mooncake, azure or kvroute); name it with --format",
-                           source)};
+  return Error{
+      kInvalidArgument,
+      fmt::format("{}: cannot tell the trace format (mooncake, azure or kvroute); name it with --format", source)};
 }
 
 Result<Trace> parse_trace(std::string_view text, std::string_view source, TraceFormat format, std::size_t max_records) {

@@ -41,14 +41,14 @@ Result<TraceFormat> parse_trace_format(std::string_view name);
 
 /// One request of a trace.
 struct TraceRecord {
-  Nanos arrival = 0;                   ///< from the trace's time origin (unscaled)
-  std::uint32_t input_tokens = 0;      ///< prompt length in tokens (>= 1)
-  std::uint32_t output_tokens = 0;     ///< tokens to generate (>= 1)
+  Nanos arrival = 0;                    ///< from the trace's time origin (unscaled)
+  std::uint32_t input_tokens = 0;       ///< prompt length in tokens (>= 1)
+  std::uint32_t output_tokens = 0;      ///< tokens to generate (>= 1)
   std::vector<std::uint64_t> hash_ids;  ///< mooncake: prefix block ids (512 tokens each); else empty
-  std::string prompt;                  ///< kvroute: canonical prompt text; else empty (synthesised)
-  std::string model;                   ///< kvroute: the record's model, if given; else empty
-  std::string user;                    ///< kvroute: routing key (the OpenAI `user` field), if given
-  std::uint32_t line = 0;              ///< 1-based line in the source file
+  std::string prompt;                   ///< kvroute: canonical prompt text; else empty (synthesised)
+  std::string model;                    ///< kvroute: the record's model, if given; else empty
+  std::string user;                     ///< kvroute: routing key (the OpenAI `user` field), if given
+  std::uint32_t line = 0;               ///< 1-based line in the source file
 };
 
 struct Trace {
@@ -68,8 +68,7 @@ Result<Trace> parse_trace(std::string_view text, std::string_view source, TraceF
                           std::size_t max_records = 0);
 
 /// Reads and parses the file at `path` (see parse_trace). Errors: unreadable file, bad record.
-Result<Trace> read_trace(const std::string& path, TraceFormat format = TraceFormat::kAuto,
-                         std::size_t max_records = 0);
+Result<Trace> read_trace(const std::string& path, TraceFormat format = TraceFormat::kAuto, std::size_t max_records = 0);
 
 /// Parses an Azure timestamp "YYYY-MM-DD HH:MM:SS[.fraction]" (up to 9 fractional digits) into
 /// nanoseconds since 1970-01-01 (no time zone). Exposed for tests.

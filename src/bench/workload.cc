@@ -1,9 +1,9 @@
 #include "bench/workload.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <utility>
-
-#include <fmt/format.h>
 
 #include "bench/synthetic_text.h"
 #include "common/hash.h"
@@ -145,8 +145,9 @@ Result<Workload> Workload::build(const Trace& trace, std::string_view default_mo
 }
 
 double Workload::achievable_hit_rate() const {
-  return total_prompt_tokens_ == 0 ? 0.0
-                                   : static_cast<double>(total_shared_tokens_) / static_cast<double>(total_prompt_tokens_);
+  return total_prompt_tokens_ == 0
+             ? 0.0
+             : static_cast<double>(total_shared_tokens_) / static_cast<double>(total_prompt_tokens_);
 }
 
 Nanos idle_prefill_time(const sim::Preset& preset, double speed_factor, std::uint32_t prompt_tokens,
@@ -163,7 +164,8 @@ Nanos idle_prefill_time(const sim::Preset& preset, double speed_factor, std::uin
     sim::StepShape shape;
     shape.scheduled_tokens = n;
     shape.num_prefills = 1;
-    shape.prefill_attention_work = static_cast<double>(n) * (static_cast<double>(computed) + static_cast<double>(n) / 2.0);
+    shape.prefill_attention_work =
+        static_cast<double>(n) * (static_cast<double>(computed) + static_cast<double>(n) / 2.0);
     // The engine ends a step at now + seconds_to_nanos(seconds / speed_factor); summing the same
     // rounded durations makes this equal to the engine's TTFT for a request alone.
     total += seconds_to_nanos(sim::step_seconds(preset, shape) / speed_factor);

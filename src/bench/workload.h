@@ -38,7 +38,7 @@ struct WorkloadRequest {
   std::uint64_t engine_begin = 0;      ///< into the engine hash arena
   std::uint32_t feature_count = 0;
   std::uint32_t engine_count = 0;
-  std::uint32_t line = 0;              ///< source line, for messages
+  std::uint32_t line = 0;  ///< source line, for messages
 };
 
 class Workload {

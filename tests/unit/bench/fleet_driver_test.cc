@@ -86,7 +86,7 @@ TEST(FleetDriverTest, EveryRequestCompletesWithConsistentTimes) {
     EXPECT_EQ(r.arrival, t.records[i].arrival);
     EXPECT_GE(r.dispatched, r.arrival);
     EXPECT_GT(r.first_token, r.dispatched);
-    EXPECT_GT(r.finished, r.first_token);  // >= 4 output tokens
+    EXPECT_GT(r.finished, r.first_token);                     // >= 4 output tokens
     EXPECT_EQ(r.backend, (run.requests[0].backend + i) % 3);  // round robin, nothing held
     EXPECT_LE(r.cached_tokens, r.prompt_tokens);
   }
@@ -288,8 +288,8 @@ TEST(FleetDriverTest, LowerBoundIsBelowEveryPolicysMeanTtft) {
   const Fleet f = tiny_fleet(3);
   const LatencySummary bound = lower_bound_ttft_ms(w, f);
   EXPECT_GT(bound.mean, 0.0);
-  for (const char* name : {"round_robin", "random", "least_request", "power_of_two", "consistent_hash", "ewma",
-                           "weighted_round_robin"}) {
+  for (const char* name :
+       {"round_robin", "random", "least_request", "power_of_two", "consistent_hash", "ewma", "weighted_round_robin"}) {
     const auto p = factory(name);
     FleetSimulation sim(w, f, *p, SimOptions{});
     const RunResult run = sim.run();

@@ -64,7 +64,8 @@ TEST(FleetTest, JsonFleetFileIsAccepted) {
 TEST(FleetTest, BadFleetFilesNameTheLine) {
   auto unknown_key = parse_fleet("- preset: tiny\n  cuont: 2\n", "f.yaml");
   ASSERT_FALSE(unknown_key.ok());
-  EXPECT_EQ(unknown_key.error().message, "f.yaml:2:3: unknown key 'cuont' (known: preset, count, speed_factor, weight)");
+  EXPECT_EQ(unknown_key.error().message,
+            "f.yaml:2:3: unknown key 'cuont' (known: preset, count, speed_factor, weight)");
   auto zero = parse_fleet("- preset: tiny\n- preset: tiny\n  count: 0\n", "f.yaml");
   ASSERT_FALSE(zero.ok());
   EXPECT_EQ(zero.error().message, "f.yaml:3:10: count must be in [1, 100000]");

@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
-
 #include <vector>
 
 #include "bench/metrics.h"
@@ -39,8 +38,8 @@ RequestRecord completed(Nanos arrival, Nanos first, Nanos finished, std::uint32_
 TEST(MetricsTest, ComputesEveryFigureFromTheRecords) {
   RunResult run;
   const Nanos ms = kNanosPerMilli;
-  run.requests.push_back(completed(0, 100 * ms, 1100 * ms, 11, 0));     // TTFT 100, TPOT 100, meets both
-  run.requests.push_back(completed(0, 3000 * ms, 3500 * ms, 6, 1));     // TTFT 3000: misses the TTFT SLO
+  run.requests.push_back(completed(0, 100 * ms, 1100 * ms, 11, 0));          // TTFT 100, TPOT 100, meets both
+  run.requests.push_back(completed(0, 3000 * ms, 3500 * ms, 6, 1));          // TTFT 3000: misses the TTFT SLO
   run.requests.push_back(completed(1000 * ms, 1500 * ms, 1500 * ms, 1, 0));  // one token: no TPOT
   RequestRecord t;
   t.arrival = 2000 * ms;
@@ -97,8 +96,8 @@ TEST(ReportTest, JsonHasTheDocumentedFields) {
   r.results.push_back(m);
 
   const auto j = nlohmann::json::parse(report_json(r));
-  for (const char* key : {"trace", "backends", "preset", "time_scale", "seed", "lower_bound", "achievable_hit_rate",
-                          "results"}) {
+  for (const char* key :
+       {"trace", "backends", "preset", "time_scale", "seed", "lower_bound", "achievable_hit_rate", "results"}) {
     EXPECT_TRUE(j.contains(key)) << key;
   }
   EXPECT_EQ(j["lower_bound"]["ttft_ms_mean"], 123.457);
@@ -106,8 +105,9 @@ TEST(ReportTest, JsonHasTheDocumentedFields) {
   EXPECT_EQ(j["time_scale"], 0.5);
   ASSERT_EQ(j["results"].size(), 2u);
   const auto& p = j["results"][0];
-  for (const char* key : {"policy", "requests", "completed", "timeouts", "ttft_ms", "tpot_ms", "e2e_ms", "throughput_rps",
-                          "output_tokens_per_s", "goodput_rps", "prefix_hit_rate", "kv_usage_mean", "imbalance"}) {
+  for (const char* key :
+       {"policy", "requests", "completed", "timeouts", "ttft_ms", "tpot_ms", "e2e_ms", "throughput_rps",
+        "output_tokens_per_s", "goodput_rps", "prefix_hit_rate", "kv_usage_mean", "imbalance"}) {
     EXPECT_TRUE(p.contains(key)) << key;
   }
   for (const char* key : {"mean", "p50", "p90", "p99"}) EXPECT_TRUE(p["ttft_ms"].contains(key)) << key;

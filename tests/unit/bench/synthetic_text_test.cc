@@ -41,7 +41,8 @@ TEST(SyntheticTextTest, EqualIdsGiveEqualTextAndDistinctIdsDistinctText) {
 TEST(SyntheticTextTest, TextIsPrintableAndNeedsNoJsonEscaping) {
   for (std::uint64_t id : {0ULL, 1ULL, 123456789ULL}) {
     for (const char c : block(id)) {
-      const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == ' ' || c == '.';
+      const bool ok =
+          (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == ' ' || c == '.';
       ASSERT_TRUE(ok) << "byte " << static_cast<int>(c);
     }
   }

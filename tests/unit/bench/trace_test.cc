@@ -134,7 +134,8 @@ TEST(AzureTraceTest, ReportsBadRowsWithFileAndLine) {
 
 TEST(KvrouteTraceTest, PromptBecomesTheCanonicalText) {
   const auto t = parse_ok(
-      "{\"timestamp_ms\": 1.5, \"model\": \"m1\", \"prompt\": \"Hello, world\", \"output_tokens\": 7, \"user\": \"u\"}\n"
+      "{\"timestamp_ms\": 1.5, \"model\": \"m1\", \"prompt\": \"Hello, world\", \"output_tokens\": 7, \"user\": "
+      "\"u\"}\n"
       "{\"timestamp_ms\": 20, \"messages\": [{\"role\": \"system\", \"content\": \"Be brief.\"},"
       " {\"role\": \"user\", \"content\": [{\"type\": \"text\", \"text\": \"Hi\"}]}], \"output_tokens\": 3}\n"
       "{\"timestamp_ms\": 30, \"prompt\": [\"a\", \"b\"], \"output_tokens\": 1}\n",
@@ -161,11 +162,13 @@ TEST(KvrouteTraceTest, ReportsBadRecordsWithFileAndLine) {
             "k.jsonl:2: needs exactly one of \"prompt\" and \"messages\"");
   EXPECT_EQ(parse_error(ok + "{\"timestamp_ms\": 0, \"prompt\": \"x\"}\n", "k.jsonl", TraceFormat::kKvroute),
             "k.jsonl:2: missing \"output_tokens\"");
-  EXPECT_EQ(parse_error(ok + ok + "{\"timestamp_ms\": 0, \"messages\": [{\"content\": \"hi\"}], \"output_tokens\": 1}\n",
-                        "k.jsonl", TraceFormat::kKvroute),
-            "k.jsonl:3: Missing required parameter: 'messages[0].role'.");
-  EXPECT_EQ(parse_error("{\"timestamp_ms\": 0, \"prompt\": \"\", \"output_tokens\": 1}\n", "k.jsonl", TraceFormat::kKvroute),
-            "k.jsonl:1: the prompt is empty");
+  EXPECT_EQ(
+      parse_error(ok + ok + "{\"timestamp_ms\": 0, \"messages\": [{\"content\": \"hi\"}], \"output_tokens\": 1}\n",
+                  "k.jsonl", TraceFormat::kKvroute),
+      "k.jsonl:3: Missing required parameter: 'messages[0].role'.");
+  EXPECT_EQ(
+      parse_error("{\"timestamp_ms\": 0, \"prompt\": \"\", \"output_tokens\": 1}\n", "k.jsonl", TraceFormat::kKvroute),
+      "k.jsonl:1: the prompt is empty");
   EXPECT_EQ(parse_error("{\"timestamp_ms\": 0, \"model\": 5, \"prompt\": \"x\", \"output_tokens\": 1}\n", "k.jsonl",
                         TraceFormat::kKvroute),
             "k.jsonl:1: \"model\" must be a string");

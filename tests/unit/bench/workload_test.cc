@@ -62,10 +62,9 @@ TEST(WorkloadTest, FeaturesAndEngineBlocksAreThoseOfTheSynthesisedText) {
 
 TEST(WorkloadTest, SharedTokensCountLeadingBlocksSeenInEarlierRequests) {
   const Workload w = build({
-      mooncake(0, 1536, 1, {10, 11, 12}),
-      mooncake(1, 2000, 1, {10, 11, 20, 21}),  // shares two 512-token blocks
-      mooncake(2, 512, 1, {30}),               // shares nothing
-      mooncake(3, 1536, 1, {10, 11, 12}),      // identical to the first: capped below the whole prompt
+      mooncake(0, 1536, 1, {10, 11, 12}), mooncake(1, 2000, 1, {10, 11, 20, 21}),  // shares two 512-token blocks
+      mooncake(2, 512, 1, {30}),                                                   // shares nothing
+      mooncake(3, 1536, 1, {10, 11, 12}),  // identical to the first: capped below the whole prompt
   });
   EXPECT_EQ(w.requests()[0].shared_tokens, 0u);
   EXPECT_EQ(w.requests()[1].shared_tokens, 1024u);

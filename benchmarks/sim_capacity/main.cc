@@ -11,6 +11,7 @@
 
 #include <csignal>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -191,15 +192,18 @@ int main(int argc, char** argv) {
   // CPU time of both sides over exactly the window.
   const pid_t sim_pid = sim ? sim->pid() : -1;
   kb::CpuSample client_cpu0, client_cpu1, sim_cpu0, sim_cpu1;
+  kb::MachineCpu machine0, machine1;
   kvroute::RealClock clock;
   kvroute::Nanos cpu_t0 = 0, cpu_t1 = 0;
   opt.load.on_window_start = [&] {
     cpu_t0 = clock.now();
+    machine0 = kb::sample_machine_cpu();
     client_cpu0 = kb::sample_cpu(getpid());
     if (sim_pid > 0) sim_cpu0 = kb::sample_cpu(sim_pid);
   };
   opt.load.on_window_end = [&] {
     cpu_t1 = clock.now();
+    machine1 = kb::sample_machine_cpu();
     client_cpu1 = kb::sample_cpu(getpid());
     if (sim_pid > 0) sim_cpu1 = kb::sample_cpu(sim_pid);
   };
@@ -271,6 +275,11 @@ int main(int argc, char** argv) {
     sim_thread_text += fmt::format(" {}={:.0f}%", name, p);
   }
 
+  const double client_pct = pct(client_cpu0.total_s, client_cpu1.total_s);
+  const double sim_pct = sim_pid > 0 ? pct(sim_cpu0.total_s, sim_cpu1.total_s) : 0.0;
+  const double machine_pct = pct(machine0.busy_s, machine1.busy_s);
+  const double others_pct = std::max(0.0, machine_pct - client_pct - sim_pct);
+
   std::string out;
   out += fmt::format("sim_capacity: {} instances, {} streams, model {}, window {:.1f} s\n", opt.load.targets.size(),
                      opt.load.streams, opt.load.model, res.window_s);
@@ -291,13 +300,10 @@ int main(int argc, char** argv) {
   out += summary_row("receive gap per token", gap);
   out += summary_row("time to first token", ttft);
   out += summary_row("client 1 ms timer lateness", lag);
-  if (sim_pid > 0) {
-    out += fmt::format("cpu over the window: client {:.0f}%, kvroute-sim {:.0f}% (100% = one core)\n",
-                       pct(client_cpu0.total_s, client_cpu1.total_s), pct(sim_cpu0.total_s, sim_cpu1.total_s));
-    out += fmt::format("  kvroute-sim threads:{}\n", sim_thread_text);
-  } else {
-    out += fmt::format("cpu over the window: client {:.0f}%\n", pct(client_cpu0.total_s, client_cpu1.total_s));
-  }
+  out += fmt::format("cpu over the window (100% = one core; {} cores): client {:.0f}%", machine1.cores, client_pct);
+  if (sim_pid > 0) out += fmt::format(", kvroute-sim {:.0f}%", sim_pct);
+  out += fmt::format(", other processes {:.0f}%, machine {:.0f}% of {}%\n", others_pct, machine_pct, machine1.cores * 100);
+  if (sim_pid > 0) out += fmt::format("  kvroute-sim threads:{}\n", sim_thread_text);
   for (const auto& warn : res.warnings) out += fmt::format("warning: {}\n", warn);
   fmt::print("{}", out);
   std::fflush(stdout);
@@ -341,8 +347,11 @@ int main(int argc, char** argv) {
                    {"token_lateness_buckets", merged_buckets},
                    {"instances", instances_json}};
     j["cpu"] = {{"window_s", cpu_window},
-                {"client_percent", pct(client_cpu0.total_s, client_cpu1.total_s)},
-                {"sim_percent", sim_pid > 0 ? json(pct(sim_cpu0.total_s, sim_cpu1.total_s)) : json()},
+                {"cores", machine1.cores},
+                {"client_percent", client_pct},
+                {"sim_percent", sim_pid > 0 ? json(sim_pct) : json()},
+                {"other_processes_percent", others_pct},
+                {"machine_busy_percent", machine_pct},
                 {"sim_threads", sim_threads}};
     j["warnings"] = res.warnings;
     std::ofstream f(opt.json_out);

@@ -194,4 +194,27 @@ CpuSample sample_cpu(pid_t pid) {
   return s;
 }
 
+MachineCpu sample_machine_cpu() {
+  MachineCpu m;
+  std::ifstream in("/proc/stat");
+  std::string line;
+  const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+  while (std::getline(in, line)) {
+    if (line.starts_with("cpu ")) {
+      std::istringstream f(line.substr(4));
+      // user nice system idle iowait irq softirq steal (guest time is already in user)
+      unsigned long long v[8] = {};
+      for (auto& x : v) f >> x;
+      const unsigned long long idle = v[3] + v[4];
+      unsigned long long total = 0;
+      for (auto x : v) total += x;
+      m.busy_s = static_cast<double>(total - idle) / tick;
+      m.total_s = static_cast<double>(total) / tick;
+    } else if (line.starts_with("cpu")) {
+      ++m.cores;
+    }
+  }
+  return m;
+}
+
 }  // namespace kvroute::bench

@@ -61,4 +61,14 @@ struct CpuSample {
 /// Reads /proc/<pid>/stat and /proc/<pid>/task/*/stat; empty sample if the process is gone.
 CpuSample sample_cpu(pid_t pid);
 
+/// Machine-wide CPU time from /proc/stat, in seconds summed over all cores: busy (everything but
+/// idle and iowait) and total. On a shared machine, busy minus our two processes is what others
+/// took while we measured.
+struct MachineCpu {
+  double busy_s = 0;
+  double total_s = 0;
+  int cores = 0;
+};
+MachineCpu sample_machine_cpu();
+
 }  // namespace kvroute::bench

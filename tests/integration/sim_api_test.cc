@@ -193,7 +193,11 @@ TEST_F(SimApiTest, SecondRequestSharingALongPrefixReportsWholeCachedBlocks) {
   // 1024 bytes = 256 tokens = 16 full blocks of 64 bytes. The hit is capped at prompt - 1 token,
   // in whole blocks: 15 blocks = 240 tokens.
   std::string prompt;
-  for (int i = 0; prompt.size() < 1024; ++i) prompt += "w" + std::to_string(i % 10) + " ";
+  for (int i = 0; prompt.size() < 1024; ++i) {
+    prompt += 'w';
+    prompt += static_cast<char>('0' + i % 10);
+    prompt += ' ';
+  }
   prompt.resize(1024);
   auto ask = [&](const std::string& p) {
     auto r = c.post("/v1/completions", completion_body(model_, p, {{"max_tokens", 2}, {"ignore_eos", true}}));

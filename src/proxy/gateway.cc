@@ -57,7 +57,13 @@ std::string url_host(const std::string& host) {
 // Worker
 
 Worker::Worker(SharedState& shared, unsigned index, std::uint64_t seed)
-    : shared_(shared), index_(index), io_(1), sweep_timer_(io_), random_(derive_seed(seed, index)) {
+    // Every socket of a worker is used by that worker's thread only, so the reactor's per-descriptor
+    // locks are switched off; the scheduler keeps its lock (the control thread posts to workers).
+    : shared_(shared),
+      index_(index),
+      io_(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO),
+      sweep_timer_(io_),
+      random_(derive_seed(seed, index)) {
   request_id_prefix_ = random_.next_u64();
 }
 

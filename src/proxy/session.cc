@@ -42,6 +42,11 @@ constexpr std::size_t kUpstreamReadSize = 16 * 1024;
 /// An oversized body declared by Content-Length is read and discarded (so the connection stays
 /// usable after the 413) up to this many bytes beyond the limit; past that the connection closes.
 constexpr std::uint64_t kMaxDrainBytes = 64u << 20;
+/// A pooled connection idle longer than this is checked (one recv(MSG_PEEK)) before it is reused:
+/// backends close idle connections after a few seconds (vLLM's server after 5 s). A hotter one is
+/// used unchecked; if it was closed after all, the request fails before any response byte and is
+/// retried once on a fresh connection.
+constexpr Nanos kCheckIdleAfter = kNanosPerSecond;
 /// Non-streamed answers are kept (for their usage) up to this size; larger ones are only relayed.
 constexpr std::size_t kMaxCapturedBody = 1u << 20;
 /// Collects the canonical prompt the JSON parser streams out, so it can be hashed once the model
@@ -453,6 +458,7 @@ asio::awaitable<Session::Attempt> Session::attempt(Request& rq, std::uint32_t ba
   const upstream::BackendTarget& target = pool.targets[backend];
   const Nanos total_deadline = worker_.clock().now() + pool.config.timeouts.total;
   fired_ = AttemptError::kNone;
+  exchange_active_ = true;
   watch_client();
 
   Attempt result;
@@ -476,6 +482,7 @@ asio::awaitable<Session::Attempt> Session::attempt(Request& rq, std::uint32_t ba
   }
   if (err != AttemptError::kNone) {
     clear_deadline();
+    exchange_active_ = false;
     auto& stats = worker_.stats();
     if (err == AttemptError::kConnectFailed) stats.connect_failures.add();
     if (err == AttemptError::kConnectTimeout) stats.connect_timeouts.add();
@@ -495,6 +502,7 @@ asio::awaitable<Session::Attempt> Session::attempt(Request& rq, std::uint32_t ba
   if (!last_attempt && is_retryable_status(pool.config.retries, status)) {
     release_upstream(cpool, false);  // its body is not wanted; closing is cheaper than reading it
     clear_deadline();
+    exchange_active_ = false;
     pool.accounting.complete(ticket, routing::Outcome::kError, 0, worker_.clock().now(), local.policy.get());
     result.error = AttemptError::kRetryableStatus;
     result.status = status;
@@ -512,7 +520,8 @@ asio::awaitable<AttemptError> Session::acquire_connection(upstream::UpstreamPool
     if (fired_ != AttemptError::kNone) co_return fired_;
     const Grant grant = fresh ? pool.acquire_fresh() : pool.acquire(conn_);
     if (grant == Grant::kIdle) {
-      if (!upstream::idle_connection_usable(conn_->socket)) {
+      if (worker_.clock().now() - conn_->idle_since > kCheckIdleAfter &&
+          !upstream::idle_connection_usable(conn_->socket)) {
         // The backend closed it while it idled (keep-alive timeout): drop it, try the next.
         release_upstream(pool, false);
         continue;
@@ -568,7 +577,7 @@ asio::awaitable<AttemptError> Session::open_connection(const upstream::BackendTa
   } else {
     set_deadline(total_deadline, AttemptError::kTotalTimeout);
   }
-  conn_.emplace(upstream::UpstreamConnection{tcp::socket(worker_.io()), 0});
+  conn_.emplace(upstream::UpstreamConnection{tcp::socket(worker_.io()), 0, 0});
   bool connected = false;
   for (const auto& address : target.addresses) {
     if (client_gone_ || fired_ != AttemptError::kNone) break;
@@ -844,6 +853,7 @@ asio::awaitable<Session::Attempt> Session::relay(Request& rq, std::uint32_t back
     up_buf_.commit(rn);
   }
   clear_deadline();
+  exchange_active_ = false;
   const Nanos now = worker_.clock().now();
 
   // Output tokens: the usage the backend reported, else the number of streamed chunks.
@@ -902,6 +912,7 @@ void Session::release_upstream(upstream::UpstreamPool& pool, bool reusable) {
   if (!conn_) return;
   if (reusable && conn_->socket.is_open()) {
     ++conn_->exchanges;
+    conn_->idle_since = worker_.clock().now();
     upstream::UpstreamConnection c = std::move(*conn_);
     conn_.reset();
     wake(pool.release(std::move(c), worker_.clock().now()));
@@ -1010,18 +1021,17 @@ void Session::on_watchdog() {
 }
 
 void Session::watch_client() {
-  if (client_gone_ || closed_) return;
-  if (!peer_alive(client_.native_handle())) {
-    client_went_away();
-    return;
-  }
-  if (watching_client_) return;
+  if (client_gone_ || closed_ || watching_client_) return;
   // Left pending across requests on purpose: it costs nothing while it waits, and a readiness event
-  // that turns out to be the next pipelined request is simply ignored.
+  // that turns out to be the next pipelined request is simply ignored. No check is needed for a
+  // client that left before the wait starts: Asio re-arms the edge-triggered registration
+  // (EPOLL_CTL_MOD) when it queues the wait, and that reports a pending end of file at once.
   watching_client_ = true;
   client_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](const boost::system::error_code& ec) {
     self->watching_client_ = false;
-    if (ec || self->closed_) return;
+    // Between exchanges (the usual case: the client sent its next request) there is nothing to
+    // cancel, and the next read sees an end of file by itself: no need to look.
+    if (ec || self->closed_ || !self->exchange_active_) return;
     if (!peer_alive(self->client_.native_handle())) self->client_went_away();
   });
 }

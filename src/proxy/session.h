@@ -132,6 +132,7 @@ class Session : public std::enable_shared_from_this<Session>, private upstream::
   bool watching_client_ = false;
   std::uint64_t watch_generation_ = 0;
   bool client_gone_ = false;
+  bool exchange_active_ = false;  ///< a request is with a backend (or waiting for a connection)
 };
 
 }  // namespace kvroute::proxy

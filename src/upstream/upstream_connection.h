@@ -6,6 +6,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 
+#include "common/time_source.h"
 #include "upstream/backend_target.h"
 #include "upstream/connection_pool.h"
 
@@ -14,6 +15,7 @@ namespace kvroute::upstream {
 struct UpstreamConnection {
   boost::asio::ip::tcp::socket socket;
   std::uint64_t exchanges = 0;  ///< exchanges completed on it; 0 = fresh
+  Nanos idle_since = 0;         ///< when it last went back to the pool
 };
 
 /// The pool type workers keep per backend.

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <limits>
 
+#include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -47,6 +48,8 @@ constexpr std::uint64_t kMaxDrainBytes = 64u << 20;
 /// used unchecked; if it was closed after all, the request fails before any response byte and is
 /// retried once on a fresh connection.
 constexpr Nanos kCheckIdleAfter = kNanosPerSecond;
+/// Bytes asked of a client per read.
+constexpr std::size_t kClientReadSize = 16 * 1024;
 /// Non-streamed answers are kept (for their usage) up to this size; larger ones are only relayed.
 constexpr std::size_t kMaxCapturedBody = 1u << 20;
 /// Collects the canonical prompt the JSON parser streams out, so it can be hashed once the model
@@ -64,15 +67,6 @@ bool is_client_gone(const boost::system::error_code& ec) {
   return ec == asio::error::eof || ec == http::error::end_of_stream || ec == asio::error::connection_reset ||
          ec == asio::error::operation_aborted || ec == asio::error::broken_pipe || ec == asio::error::bad_descriptor ||
          ec == http::error::partial_message;
-}
-
-/// Whether the peer of fd is still there: nothing to read, or bytes waiting (a pipelined request).
-bool peer_alive(int fd) {
-  char byte;
-  const auto n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (n > 0) return true;
-  if (n == 0) return false;
-  return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
 }
 
 /// The origin-form part of a request target: an absolute-form target ("http://host/path") loses its
@@ -179,7 +173,8 @@ asio::awaitable<bool> Session::read_request() {
   ClientRequestParser parser(req_headers_, method_, target_, body_);
   parser.header_limit(static_cast<std::uint32_t>(std::min<std::uint64_t>(limits.max_header_bytes, UINT32_MAX)));
   parser.body_limit(boost::none);  // checked below, so an oversized body can be answered properly
-  auto [ec, n] = co_await http::async_read_header(client_, in_, parser, kAwait);
+  parser.eager(false);  // stop after the head: the body limit is decided from it
+  const beast::error_code ec = co_await parse_client(parser, /*head_only=*/true);
   if (ec) {
     keep_alive_ = false;
     if (closed_ || is_client_gone(ec)) co_return false;
@@ -217,8 +212,9 @@ asio::awaitable<bool> Session::read_request() {
     if (!co_await write_client("HTTP/1.1 100 Continue\r\n\r\n")) co_return false;
   }
   parser.body_limit(max_body);
+  parser.eager(true);
   if (!parser.is_done()) {
-    auto [bec, bn] = co_await http::async_read(client_, in_, parser, kAwait);
+    const beast::error_code bec = co_await parse_client(parser, /*head_only=*/false);
     if (bec == http::error::body_limit) {
       // A chunked body over the limit: what is left of it cannot be skipped cheaply.
       keep_alive_ = false;
@@ -241,6 +237,71 @@ asio::awaitable<bool> Session::read_request() {
   co_return true;
 }
 
+// Feeds the parser from in_, reading more from the client as needed, until the head (or the whole
+// request) is parsed. Reads go through the prefetch when one is pending (see start_prefetch).
+asio::awaitable<beast::error_code> Session::parse_client(ClientRequestParser& parser, bool head_only) {
+  for (;;) {
+    if (prefetch_pending_) co_await wait_prefetch();  // in_ is off limits while a read fills it
+    if (in_.size() > 0) {
+      beast::error_code ec;
+      const std::size_t used = parser.put(in_.data(), ec);
+      in_.consume(used);
+      if (ec == http::error::need_more) {
+        ec = {};
+      } else if (ec) {
+        co_return ec;
+      }
+      if (head_only ? parser.is_header_done() : parser.is_done()) co_return beast::error_code{};
+      if (used > 0 && in_.size() > 0) continue;
+    }
+    beast::error_code rec = prefetch_ec_;
+    prefetch_ec_ = {};
+    if (!rec) {
+      auto [e, n] = co_await client_.async_read_some(in_.prepare(kClientReadSize), kAwait);
+      rec = e;
+      if (!rec) in_.commit(n);
+    }
+    if (rec == asio::error::eof) co_return parser.got_some() ? http::error::partial_message : http::error::end_of_stream;
+    if (rec) co_return rec;
+  }
+}
+
+// While a request is with a backend, one read is kept pending on the client connection. It is how
+// the gateway learns that the client went away (end of file or reset: the backend request is then
+// cancelled), and it is also the read of the client's next request, so watching costs no system call
+// of its own: the bytes it brings are parsed by the next read_request.
+void Session::start_prefetch() {
+  // Bytes already buffered are a pipelined request (the client is there, and waits for this answer
+  // before it sends more); in_ must not be touched while a read fills it, so no prefetch then.
+  if (prefetch_pending_ || prefetch_ec_ || closed_ || client_gone_ || in_.size() > 0) return;
+  prefetch_pending_ = true;
+  client_.async_read_some(in_.prepare(kClientReadSize),
+                          [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+                            self->on_prefetch(ec, n);
+                          });
+}
+
+void Session::on_prefetch(const boost::system::error_code& ec, std::size_t n) {
+  prefetch_pending_ = false;
+  if (ec) {
+    prefetch_ec_ = ec;
+    if (exchange_active_ && !closed_) client_went_away();
+  } else {
+    in_.commit(n);  // the client's next (pipelined) request, or the start of it
+  }
+  if (prefetch_waiter_) {
+    auto waiter = std::move(*prefetch_waiter_);
+    prefetch_waiter_.reset();
+    std::move(waiter)();
+  }
+}
+
+asio::awaitable<void> Session::wait_prefetch() {
+  if (!prefetch_pending_) co_return;
+  co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(
+      [this](auto handler) { prefetch_waiter_.emplace(std::move(handler)); }, asio::use_awaitable);
+}
+
 asio::awaitable<bool> Session::drain_body(std::uint64_t bytes) {
   const std::uint64_t buffered = std::min<std::uint64_t>(in_.size(), bytes);
   in_.consume(static_cast<std::size_t>(buffered));
@@ -259,6 +320,7 @@ asio::awaitable<bool> Session::drain_body(std::uint64_t bytes) {
 // would make the kernel reset the connection, and a reset can destroy the answer before the client
 // reads it. So: stop sending, read and discard what still comes for a moment, then close.
 asio::awaitable<void> Session::linger_close() {
+  if (prefetch_pending_) co_await wait_prefetch();
   boost::system::error_code ec;
   client_.shutdown(tcp::socket::shutdown_send, ec);
   if (ec) co_return;
@@ -459,7 +521,7 @@ asio::awaitable<Session::Attempt> Session::attempt(Request& rq, std::uint32_t ba
   const Nanos total_deadline = worker_.clock().now() + pool.config.timeouts.total;
   fired_ = AttemptError::kNone;
   exchange_active_ = true;
-  watch_client();
+  start_prefetch();
 
   Attempt result;
   AttemptError err = client_gone_ ? AttemptError::kClientGone : AttemptError::kNone;
@@ -1018,22 +1080,6 @@ void Session::on_watchdog() {
     boost::system::error_code ec;
     client_.cancel(ec);
   }
-}
-
-void Session::watch_client() {
-  if (client_gone_ || closed_ || watching_client_) return;
-  // Left pending across requests on purpose: it costs nothing while it waits, and a readiness event
-  // that turns out to be the next pipelined request is simply ignored. No check is needed for a
-  // client that left before the wait starts: Asio re-arms the edge-triggered registration
-  // (EPOLL_CTL_MOD) when it queues the wait, and that reports a pending end of file at once.
-  watching_client_ = true;
-  client_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](const boost::system::error_code& ec) {
-    self->watching_client_ = false;
-    // Between exchanges (the usual case: the client sent its next request) there is nothing to
-    // cancel, and the next read sees an end of file by itself: no need to look.
-    if (ec || self->closed_ || !self->exchange_active_) return;
-    if (!peer_alive(self->client_.native_handle())) self->client_went_away();
-  });
 }
 
 void Session::client_went_away() {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -25,6 +26,8 @@
 #include "upstream/response_parser.h"
 
 namespace kvroute::proxy {
+
+class ClientRequestParser;
 
 class Session : public std::enable_shared_from_this<Session>, private upstream::BodySink {
  public:
@@ -64,6 +67,7 @@ class Session : public std::enable_shared_from_this<Session>, private upstream::
                                                       std::string_view body, std::string_view allow = {});
   boost::asio::awaitable<void> write_error(int status, std::string message, std::string_view param = {});
   boost::asio::awaitable<bool> write_client(std::string_view a, std::string_view b = {});
+  boost::asio::awaitable<boost::beast::error_code> parse_client(ClientRequestParser& parser, bool head_only);
   boost::asio::awaitable<bool> drain_body(std::uint64_t bytes);
   boost::asio::awaitable<void> linger_close();
 
@@ -72,8 +76,10 @@ class Session : public std::enable_shared_from_this<Session>, private upstream::
   void clear_deadline();
   void arm_watchdog(Nanos at);
   void on_watchdog();
-  // Client-gone detection while the request is with a backend.
-  void watch_client();
+  // The pending client read: client-gone detection during an exchange, and the next request's read.
+  void start_prefetch();
+  void on_prefetch(const boost::system::error_code& ec, std::size_t n);
+  boost::asio::awaitable<void> wait_prefetch();
   void client_went_away();
   void release_upstream(upstream::UpstreamPool& pool, bool reusable);
   void wake(upstream::UpstreamPool::Waiter* w);
@@ -128,9 +134,10 @@ class Session : public std::enable_shared_from_this<Session>, private upstream::
   AttemptError fired_ = AttemptError::kNone;  ///< set when a deadline passed or the client left
   bool client_write_pending_ = false;
 
-  // Client watch.
-  bool watching_client_ = false;
-  std::uint64_t watch_generation_ = 0;
+  // Client side.
+  bool prefetch_pending_ = false;
+  boost::system::error_code prefetch_ec_;  ///< a prefetch's error, for the next read to report
+  std::optional<boost::asio::any_completion_handler<void()>> prefetch_waiter_;
   bool client_gone_ = false;
   bool exchange_active_ = false;  ///< a request is with a backend (or waiting for a connection)
 };

@@ -19,7 +19,9 @@ function(kvroute_use_net_pch name)
   target_precompile_headers(${name} PRIVATE ${KVROUTE_NET_PCH})
 endfunction()
 
-# Registers a GoogleTest executable with ctest (one ctest entry per test case).
+# Registers a GoogleTest executable with ctest (one ctest entry per test case). Tests labelled
+# `integration` or `e2e` start servers and some assert timing, so ctest runs them one at a time
+# (RUN_SERIAL) even when unit tests run in parallel.
 include(GoogleTest)
 function(kvroute_add_gtest name)
   cmake_parse_arguments(ARG "" "" "SOURCES;LIBS;LABELS" ${ARGN})
@@ -28,5 +30,9 @@ function(kvroute_add_gtest name)
   if(NOT ARG_LABELS)
     set(ARG_LABELS unit)
   endif()
-  gtest_discover_tests(${name} PROPERTIES LABELS "${ARG_LABELS}" DISCOVERY_TIMEOUT 60)
+  set(serial FALSE)
+  if("integration" IN_LIST ARG_LABELS OR "e2e" IN_LIST ARG_LABELS)
+    set(serial TRUE)
+  endif()
+  gtest_discover_tests(${name} PROPERTIES LABELS "${ARG_LABELS}" RUN_SERIAL ${serial} DISCOVERY_TIMEOUT 60)
 endfunction()

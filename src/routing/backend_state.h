@@ -41,6 +41,9 @@ struct EstimatorConfig {
   Nanos decode_decay = 10 * kNanosPerSecond;  ///< time constant of the per-token decode EWMA
   /// Time constant of the learned prefill rate (work and busy time are both averaged with it).
   Nanos prefill_rate_decay = 30 * kNanosPerSecond;
+  /// Rate samples covering less prefill work than this (work tokens) are merged into the next one:
+  /// tiny prompts take a whole engine step whatever their size and would make a backend look slow.
+  double prefill_rate_min_sample = 2048;
   /// Prefill work model (estimators.h prefill_work): uncached tokens u on a cached prefix c cost
   /// u * (1 + (c + u / 2) / attention_tokens) "work tokens", the GEMM part plus causal attention.
   /// 0 counts plain tokens (attention ignored).
@@ -157,6 +160,11 @@ struct BackendState {
     /// attention_tokens is 0), normalised to a backend with no decode load; 0 = not learned yet.
     /// Written by the rate learner (estimators.h) at first tokens; read by policies.
     std::atomic<double> prefill_tokens_per_second{0.0};
+    /// The decayed sums behind prefill_tokens_per_second (work tokens and busy seconds) and the time
+    /// of the last sample, so readers can age them (estimators.h prefill_rate_estimate).
+    std::atomic<double> prefill_rate_work{0.0};
+    std::atomic<double> prefill_rate_seconds{0.0};
+    std::atomic<Nanos> prefill_rate_at{kNever};
     /// Decode phase (first token -> completion) of successful requests, seconds, plain time-decayed
     /// EWMA; 0 = no sample yet. How long a request holds its KV after its prefill.
     std::atomic<double> decode_seconds{0.0};

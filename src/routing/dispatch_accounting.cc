@@ -19,6 +19,8 @@ DispatchTicket::DispatchTicket(DispatchTicket&& other) noexcept
       work_(other.work_),
       mark_(other.mark_),
       reported_cached_(other.reported_cached_),
+      prefix_index_(other.prefix_index_),
+      pin_(other.pin_),
       dispatched_at_(other.dispatched_at_),
       first_token_at_(other.first_token_at_),
       done_(other.done_) {
@@ -37,6 +39,8 @@ DispatchTicket& DispatchTicket::operator=(DispatchTicket&& other) noexcept {
     work_ = other.work_;
     mark_ = other.mark_;
     reported_cached_ = other.reported_cached_;
+    prefix_index_ = other.prefix_index_;
+    pin_ = other.pin_;
     dispatched_at_ = other.dispatched_at_;
     first_token_at_ = other.first_token_at_;
     done_ = other.done_;
@@ -64,6 +68,8 @@ void DispatchTicket::release_counts() {
   } else {
     acc.active_decodes.fetch_sub(1, std::memory_order_relaxed);
   }
+  if (pin_ != 0) prefix_index_->release(pin_);
+  pin_ = 0;
   done_ = true;
 }
 
@@ -80,7 +86,8 @@ DispatchTicket DispatchAccounting::dispatch(BackendSetPtr set, std::uint32_t ind
   if (PrefixIndex* prefix = config_.prefix_index.get(); prefix != nullptr && !features.block_hashes.empty()) {
     t.predicted_blocks_ = prefix->match_one(features.block_hashes, state);
     t.predicted_cached_ = prefix->cached_tokens(t.predicted_blocks_, features.block_hashes.size(), features.prompt_tokens);
-    prefix->record(features.block_hashes, backend);
+    t.prefix_index_ = prefix;
+    t.pin_ = prefix->record_pinned(features.block_hashes, backend);
     state.prefix.predicted_cached_tokens_total.fetch_add(t.predicted_cached_, std::memory_order_relaxed);
   }
   t.uncached_ = features.prompt_tokens - t.predicted_cached_;

@@ -20,7 +20,8 @@
 // (the ticket keeps the prediction), records the prompt on that backend in the index, and adds the
 // uncached tokens and their prefill work to the backend's outstanding figures; at the first token it
 // removes them again and feeds the prefill-rate learner; at completion it feeds the decode-phase
-// estimate.
+// estimate. The prompt stays pinned in the index (its blocks are in use on the backend) until the
+// request ends, however it ends.
 //
 // Threading: DispatchAccounting is immutable and may be shared by every thread. A ticket belongs to
 // its request and is used by the thread that runs the request; the Policy passed in must be that
@@ -40,6 +41,8 @@
 #include "routing/request_features.h"
 
 namespace kvroute::routing {
+
+class PrefixIndex;
 
 /// One request's claim on a backend: what must be undone when it ends. Move-only. Destroying a
 /// ticket that was not completed (or assigning over it) releases its counts as a cancellation (no
@@ -84,6 +87,8 @@ class DispatchTicket {
   std::int64_t work_ = 0;               // added to outstanding_prefill_work
   std::int64_t mark_ = 0;               // dispatched_prefill_work_total including this request
   std::optional<std::uint32_t> reported_cached_;
+  PrefixIndex* prefix_index_ = nullptr;  // the pool's index (outlives its tickets: the factory holds it)
+  std::uint64_t pin_ = 0;                // the prompt's pin in it, released when the request ends
   Nanos dispatched_at_ = 0;
   Nanos first_token_at_ = kNever;
   bool done_ = false;

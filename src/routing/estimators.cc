@@ -45,7 +45,7 @@ void PrefillRateLearner::note_first_token(BackendState& s, const EstimatorConfig
     }
     if (start == kNever) start = dispatched_at;
     const Nanos dt = now - start;
-    if (mark > base && dt >= kMinInterval) {
+    if (mark > base && dt >= kMinInterval && static_cast<double>(mark - base) >= config.prefill_rate_min_sample) {
       const double seconds = nanos_to_seconds(dt);
       const double work = static_cast<double>(mark - base) * decode_slowdown(kv_usage, config.decode_interference);
       double w = 1.0;
@@ -57,11 +57,27 @@ void PrefillRateLearner::note_first_token(BackendState& s, const EstimatorConfig
       if (e.learner_seconds > 0) {
         e.prefill_tokens_per_second.store(e.learner_work / e.learner_seconds, std::memory_order_relaxed);
       }
+      e.prefill_rate_work.store(e.learner_work, std::memory_order_relaxed);
+      e.prefill_rate_seconds.store(e.learner_seconds, std::memory_order_relaxed);
+      e.prefill_rate_at.store(now, std::memory_order_relaxed);
       e.learner_done_mark = mark;
       e.learner_mark_at = now;
     }
   }
   unlock(s);
+}
+
+double prefill_rate_estimate(const BackendState& s, Nanos now, Nanos tau, double prior_rate, double prior_work) {
+  prior_rate = std::max(prior_rate, 1.0);
+  const Nanos at = s.estimates.prefill_rate_at.load(std::memory_order_relaxed);
+  double work = 0, seconds = 0;
+  if (at != kNever) {
+    const double e = (tau > 0 && now > at) ? std::exp(-static_cast<double>(now - at) / static_cast<double>(tau)) : 1.0;
+    work = s.estimates.prefill_rate_work.load(std::memory_order_relaxed) * e;
+    seconds = s.estimates.prefill_rate_seconds.load(std::memory_order_relaxed) * e;
+  }
+  const double denom = seconds + prior_work / prior_rate;
+  return denom > 0 ? (work + prior_work) / denom : prior_rate;
 }
 
 void observe_decode_seconds(BackendState& s, double seconds, Nanos now, Nanos tau) {

@@ -47,6 +47,14 @@ inline std::optional<double> learned_prefill_rate(const BackendState& s) {
   return r;
 }
 
+/// Any thread. The backend's prefill rate (work tokens/s at no decode load) for decisions at `now`:
+/// the learned sums aged by the time since their last sample (time constant `tau`) and blended with a
+/// prior of `prior_work` work tokens at `prior_rate`:
+///     rate = (W e + prior_work) / (T e + prior_work / prior_rate),  e = exp(-(now - last) / tau)
+/// A backend measured on little work, or not measured for a while, is taken to be like the prior
+/// (policies use the fleet's mean), so one unlucky sample cannot exclude a backend for good.
+double prefill_rate_estimate(const BackendState& s, Nanos now, Nanos tau, double prior_rate, double prior_work);
+
 /// Any thread. Learned duration of a request's decode phase in seconds, or nullopt.
 inline std::optional<double> learned_decode_seconds(const BackendState& s) {
   const double v = s.estimates.decode_seconds.load(std::memory_order_relaxed);

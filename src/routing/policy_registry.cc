@@ -18,6 +18,11 @@ PolicyRegistry PolicyRegistry::with_builtin_policies() {
   r.add(power_of_two_policy());
   r.add(consistent_hash_policy());
   r.add(ewma_policy());
+  r.add(prefix_policy());
+  r.add(kv_aware_policy());
+  r.add(sglang_cache_aware_policy());
+  r.add(llmd_default_policy());
+  r.add(cost_policy());
   return r;
 }
 

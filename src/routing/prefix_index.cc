@@ -147,6 +147,79 @@ class KeyRing {
   std::size_t size_ = 0;
 };
 
+// key -> pin count, open addressing with backward-shift deletion (one backend's pinned entries).
+class PinCounts {
+ public:
+  std::size_t size() const { return count_; }
+  std::size_t capacity() const { return table_.size(); }
+  std::uint32_t get(std::uint64_t key) const {
+    const Cell* c = find(key);
+    return c == nullptr ? 0 : c->count;
+  }
+  /// +1; returns the new count.
+  std::uint32_t increment(std::uint64_t key) {
+    if (Cell* c = find(key)) return ++c->count;
+    if (static_cast<double>(count_ + 1) > kMaxLoad * static_cast<double>(table_.size())) {
+      rehash(std::max<std::size_t>(kMinTable, table_.size() * 2));
+    }
+    std::size_t i = home_of(key, table_.size());
+    while (table_[i].key != 0) i = next(i);
+    table_[i] = Cell{key, 1};
+    ++count_;
+    return 1;
+  }
+  /// -1 (no-op at 0); returns the new count.
+  std::uint32_t decrement(std::uint64_t key) {
+    Cell* c = find(key);
+    if (c == nullptr) return 0;
+    if (--c->count > 0) return c->count;
+    std::size_t i = static_cast<std::size_t>(c - table_.data());
+    for (std::size_t j = next(i);; j = next(j)) {
+      if (table_[j].key == 0) break;
+      const std::size_t home = home_of(table_[j].key, table_.size());
+      const bool stays = (i <= j) ? (home > i && home <= j) : (home > i || home <= j);
+      if (stays) continue;
+      table_[i] = table_[j];
+      i = j;
+    }
+    table_[i] = Cell{};
+    --count_;
+    return 0;
+  }
+  void clear() {
+    std::vector<Cell>().swap(table_);
+    count_ = 0;
+  }
+
+ private:
+  struct Cell {
+    std::uint64_t key = 0;
+    std::uint32_t count = 0;
+  };
+  std::size_t next(std::size_t i) const { return i + 1 == table_.size() ? 0 : i + 1; }
+  const Cell* find(std::uint64_t key) const { return const_cast<PinCounts*>(this)->find(key); }
+  Cell* find(std::uint64_t key) {
+    if (table_.empty()) return nullptr;
+    for (std::size_t i = home_of(key, table_.size());; i = next(i)) {
+      if (table_[i].key == key) return &table_[i];
+      if (table_[i].key == 0) return nullptr;
+    }
+  }
+  void rehash(std::size_t cap) {
+    std::vector<Cell> old;
+    old.swap(table_);
+    table_.assign(cap, Cell{});
+    for (const Cell& c : old) {
+      if (c.key == 0) continue;
+      std::size_t i = home_of(c.key, cap);
+      while (table_[i].key != 0) i = next(i);
+      table_[i] = c;
+    }
+  }
+  std::vector<Cell> table_;
+  std::size_t count_ = 0;
+};
+
 struct PrefixIndex::Slot {
   std::mutex mutex;
   std::atomic<const BackendState*> owner{nullptr};  // identity only, never dereferenced
@@ -154,7 +227,20 @@ struct PrefixIndex::Slot {
   std::uint64_t live = 0;           // entries held (= ring size)
   std::uint64_t capacity = 0;       // configured capacity, entries
   double effective_capacity = 0.0;  // after corrections, entries
+  // Pins: entries of requests in flight. pinned_live = entries with a pin count > 0.
+  PinCounts pins;
+  std::uint64_t pinned_live = 0;
+  std::uint32_t generation = 1;  // bumped when the slot is released: stale pin handles are ignored
+  std::vector<std::vector<std::uint64_t>> pin_records;  // keys pinned per handle (capacity reused)
+  std::vector<std::uint32_t> free_pin_records;
 };
+
+namespace {
+// Pin handle: slot (12 bits) | slot generation (20 bits) | pin record index + 1 (32 bits).
+std::uint64_t make_pin(std::uint32_t slot, std::uint32_t generation, std::uint32_t record) {
+  return (std::uint64_t{slot} << 52) | (std::uint64_t{generation & 0xFFFFFu} << 32) | (std::uint64_t{record} + 1);
+}
+}  // namespace
 
 PrefixIndex::PrefixIndex(PrefixIndexConfig config) : config_(config), id_(next_index_id()) {
   config_.stride = std::max<std::uint32_t>(1, config_.stride);
@@ -297,8 +383,53 @@ std::uint32_t PrefixIndex::match_one(std::span<const std::uint64_t> hashes, cons
   return run;
 }
 
+std::uint32_t PrefixIndex::first_holder(std::span<const std::uint64_t> hashes, std::size_t block,
+                                        std::uint32_t group) const {
+  if (block >= hashes.size()) return kNoSlot;
+  const std::uint64_t key = make_key(hashes[block], group);
+  Stripe& st = stripe_of(key);
+  std::lock_guard lock(st.mutex);
+  const Record* r = st.find(key);
+  if (r == nullptr || (r->mask & (std::uint64_t{1} << (r->creator % 64))) == 0) return kNoSlot;
+  return r->creator;
+}
+
 bool PrefixIndex::record(std::span<const std::uint64_t> hashes, const Backend& backend,
                          std::uint64_t capacity_tokens) {
+  return record_impl(hashes, backend, capacity_tokens, false) != 0;
+}
+
+std::uint64_t PrefixIndex::record_pinned(std::span<const std::uint64_t> hashes, const Backend& backend,
+                                         std::uint64_t capacity_tokens) {
+  return record_impl(hashes, backend, capacity_tokens, true);
+}
+
+void PrefixIndex::release(std::uint64_t pin) {
+  if (pin == 0) return;
+  const auto slot = static_cast<std::uint32_t>(pin >> 52);
+  const auto generation = static_cast<std::uint32_t>((pin >> 32) & 0xFFFFFu);
+  const auto record_index = static_cast<std::uint32_t>(pin & 0xFFFFFFFFu) - 1;
+  if (slot >= kMaxSlots) return;
+  Slot* s = slots_[slot].load(std::memory_order_acquire);
+  if (s == nullptr) return;
+  std::lock_guard slot_lock(s->mutex);
+  if ((s->generation & 0xFFFFFu) != generation || record_index >= s->pin_records.size()) return;
+  std::vector<std::uint64_t>& keys = s->pin_records[record_index];
+  const std::uint64_t bit = std::uint64_t{1} << (slot % 64);
+  for (const std::uint64_t key : keys) {
+    if (s->pins.decrement(key) == 0) --s->pinned_live;
+    // The request's blocks were just used: give them a second chance.
+    Stripe& st = stripe_of(key);
+    std::lock_guard lock(st.mutex);
+    if (Record* r = st.find(key); r != nullptr && (r->mask & bit) != 0) r->ref |= bit;
+  }
+  keys.clear();
+  s->free_pin_records.push_back(record_index);
+  if (!config_.deferred_eviction) evict_slot_locked(slot, *s, s->effective_capacity);
+}
+
+std::uint64_t PrefixIndex::record_impl(std::span<const std::uint64_t> hashes, const Backend& backend,
+                                       std::uint64_t capacity_tokens, bool pin) {
   const BackendState& state = backend.state();
   const std::uint32_t stride = config_.stride;
   const std::size_t n = hashes.size() / stride;
@@ -311,6 +442,20 @@ bool PrefixIndex::record(std::span<const std::uint64_t> hashes, const Backend& b
     Slot& s = *slots_[slot].load(std::memory_order_acquire);
     std::lock_guard slot_lock(s.mutex);
     if (s.owner.load(std::memory_order_relaxed) != &state) continue;  // released meanwhile: resolve again
+    std::vector<std::uint64_t>* pinned = nullptr;
+    std::uint64_t handle = 1;  // non-zero: recorded
+    if (pin) {
+      std::uint32_t record_index;
+      if (!s.free_pin_records.empty()) {
+        record_index = s.free_pin_records.back();
+        s.free_pin_records.pop_back();
+      } else {
+        record_index = static_cast<std::uint32_t>(s.pin_records.size());
+        s.pin_records.emplace_back();
+      }
+      pinned = &s.pin_records[record_index];
+      handle = make_pin(slot, s.generation, record_index);
+    }
     if (s.capacity != capacity) {
       s.effective_capacity = s.capacity == 0 ? static_cast<double>(capacity)
                                              : s.effective_capacity * static_cast<double>(capacity) /
@@ -337,17 +482,26 @@ bool PrefixIndex::record(std::span<const std::uint64_t> hashes, const Backend& b
         s.ring.push_back(key);
         ++s.live;
       }
+      if (pinned != nullptr) {
+        pinned->push_back(key);
+        if (s.pins.increment(key) == 1) ++s.pinned_live;
+      }
     }
     if (!config_.deferred_eviction) evict_slot_locked(slot, s, s.effective_capacity);
-    return true;
+    return handle;
   }
-  return false;
+  return 0;
 }
 
 void PrefixIndex::evict_slot_locked(std::uint32_t slot, Slot& s, double limit) {
   const std::uint64_t bit = std::uint64_t{1} << (slot % 64);
-  while (static_cast<double>(s.live) > limit && !s.ring.empty()) {
+  // Only unpinned entries can go: stop when everything held is pinned.
+  while (static_cast<double>(s.live) > limit && s.live > s.pinned_live && !s.ring.empty()) {
     const std::uint64_t key = s.ring.pop_front();
+    if (s.pinned_live > 0 && s.pins.get(key) > 0) {
+      s.ring.push_back(key);  // in use by a request in flight
+      continue;
+    }
     Stripe& st = stripe_of(key);
     std::unique_lock lock(st.mutex);
     Record* r = st.find(key);
@@ -417,6 +571,11 @@ void PrefixIndex::retain(const BackendSet& set) {
     });
     s->ring.clear();
     s->live = 0;
+    s->pins.clear();
+    s->pinned_live = 0;
+    s->pin_records.clear();
+    s->free_pin_records.clear();
+    ++s->generation;
     s->capacity = 0;
     s->effective_capacity = 0;
     s->owner.store(nullptr, std::memory_order_release);
@@ -437,7 +596,8 @@ PrefixIndexStats PrefixIndex::stats() const {
     if (s == nullptr) continue;
     std::lock_guard lock(s->mutex);
     out.entries += s->live;
-    out.bytes += s->ring.capacity() * sizeof(std::uint64_t) + sizeof(Slot);
+    out.bytes += s->ring.capacity() * sizeof(std::uint64_t) + sizeof(Slot) + s->pins.capacity() * 16;
+    for (const auto& keys : s->pin_records) out.bytes += keys.capacity() * sizeof(std::uint64_t);
     if (s->owner.load(std::memory_order_relaxed) != nullptr) ++out.backends;
   }
   out.bytes += (std::uint64_t{stripe_mask_} + 1) * sizeof(Stripe) + kMaxSlots * sizeof(std::atomic<Slot*>);
@@ -451,6 +611,7 @@ PrefixIndexBackendStats PrefixIndex::backend_stats(const BackendState& state) co
   Slot& s = *slots_[slot].load(std::memory_order_acquire);
   std::lock_guard lock(s.mutex);
   out.entries = s.live;
+  out.pinned_entries = s.pinned_live;
   out.capacity_entries = s.capacity;
   out.effective_capacity_entries = s.effective_capacity;
   return out;

@@ -11,13 +11,18 @@
 // tokens), which divides the index's size and its per-dispatch cost by the stride at a matching
 // granularity of stride x 16 tokens, far below the size of prompts that are worth routing by prefix.
 //
-// Eviction (per backend): CLOCK, a one-bit approximation of LRU. Recording a prompt on a backend that
-// already holds a block sets that block's "referenced" bit; new blocks are appended to the backend's
-// ring. Over capacity, the ring's oldest entry is evicted unless referenced, in which case its bit is
-// cleared and it goes to the back (a second chance). A prompt's blocks are appended last block first,
-// so that within a prompt the tail is evicted before the head, as vLLM evicts (it frees a request's
-// blocks in reverse order): what a backend holds of a chain is then always a prefix of it. Lookups
-// rely on that (see match).
+// Eviction (per backend), modelled on vLLM's block pool: the blocks of a running request are in use
+// and cannot be evicted; finished requests' blocks stay cached and are evicted least recently used
+// first. Here: a dispatch records its prompt *pinned* (record_pinned); the pins are released when the
+// request ends (release), which also marks its blocks as just used. Unpinned entries are evicted by
+// CLOCK, a one-bit approximation of LRU: recording or releasing a prompt on a backend that already
+// holds a block sets that block's "referenced" bit; new blocks are appended to the backend's ring.
+// Over capacity, the ring's oldest entry is evicted unless referenced or pinned, in which case its
+// bit is cleared and it goes to the back (a second chance). A prompt's blocks are appended last block
+// first, so that within a prompt the tail is evicted before the head, as vLLM evicts (it frees a
+// request's blocks in reverse order): what a backend holds of a chain is then always a prefix of it.
+// Lookups rely on that (see match). Pinned entries count toward capacity (they fill the KV cache);
+// when everything held is pinned, nothing is evicted.
 //
 // Capacity: per backend, in tokens: the configured CapacityHints::kv_capacity_tokens, else the
 // scraped ScrapedMetrics::kv_capacity_tokens, else PrefixIndexConfig::default_capacity_tokens. The
@@ -81,6 +86,7 @@ struct PrefixIndexStats {
 /// Per-backend figures of the index, for reports and tests.
 struct PrefixIndexBackendStats {
   std::uint64_t entries = 0;             ///< tracked blocks held
+  std::uint64_t pinned_entries = 0;      ///< of which pinned by requests in flight
   std::uint64_t capacity_entries = 0;    ///< configured capacity, in tracked blocks
   double effective_capacity_entries = 0; ///< after corrections
 };
@@ -116,10 +122,26 @@ class PrefixIndex {
     });
   }
 
+  /// Any thread. The slot that first recorded the block at position `block` of `hashes` (the block
+  /// must be tracked: (block + 1) a multiple of the stride) among the slots of `group`, if some slot
+  /// of that group holds it now and the first one still does; else kNoSlot.
+  std::uint32_t first_holder(std::span<const std::uint64_t> hashes, std::size_t block, std::uint32_t group) const;
+
   /// Any thread. Records that `backend` now holds every block of `hashes` (its state gets a slot if
   /// it has none). `capacity_tokens` = 0 resolves the capacity as described in the file comment.
   /// Evicts at once unless deferred_eviction. Returns false only when all kMaxSlots are taken.
   bool record(std::span<const std::uint64_t> hashes, const Backend& backend, std::uint64_t capacity_tokens = 0);
+
+  /// Any thread. record(), and pins the prompt's entries on that backend until release(pin) with
+  /// the returned handle (0 when nothing could be recorded). Every pin must be released exactly once
+  /// (DispatchTicket does it when the request ends). Allocation-free once the backend's pin records
+  /// have grown to its peak number of requests in flight.
+  std::uint64_t record_pinned(std::span<const std::uint64_t> hashes, const Backend& backend,
+                              std::uint64_t capacity_tokens = 0);
+
+  /// Any thread. Releases a pin of record_pinned: the request ended, its blocks are now cached and
+  /// free, and most recently used. A handle of a slot released by retain() is ignored.
+  void release(std::uint64_t pin);
 
   /// Any thread. The backend reported `actual_blocks` cached where the index predicted
   /// `predicted_blocks` (both in prefix blocks): corrects its effective capacity.
@@ -156,6 +178,8 @@ class PrefixIndex {
                   RunCallback cb) const;
   std::uint64_t probe(std::uint64_t key) const;
   std::uint32_t slot_for(const BackendState& state);
+  std::uint64_t record_impl(std::span<const std::uint64_t> hashes, const Backend& backend,
+                            std::uint64_t capacity_tokens, bool pin);
   void evict_slot_locked(std::uint32_t slot, Slot& s, double limit);
   Stripe& stripe_of(std::uint64_t key) const;
 

@@ -13,5 +13,11 @@ PolicyDescriptor least_request_policy();
 PolicyDescriptor power_of_two_policy();
 PolicyDescriptor consistent_hash_policy();
 PolicyDescriptor ewma_policy();
+// LLM-aware policies (docs/routing.md).
+PolicyDescriptor prefix_policy();
+PolicyDescriptor kv_aware_policy();
+PolicyDescriptor sglang_cache_aware_policy();
+PolicyDescriptor llmd_default_policy();
+PolicyDescriptor cost_policy();
 
 }  // namespace kvroute::routing

@@ -27,10 +27,11 @@ bool contains(const std::string& haystack, std::string_view needle) {
   return haystack.find(needle) != std::string::npos;
 }
 
-TEST(PolicyRegistryTest, HasTheSevenClassicPolicies) {
+TEST(PolicyRegistryTest, HasTheClassicAndTheLlmAwarePolicies) {
   const auto names = registry().names();
-  const std::vector<std::string_view> expected = {"round_robin",  "weighted_round_robin", "random", "least_request",
-                                                  "power_of_two", "consistent_hash",      "ewma"};
+  const std::vector<std::string_view> expected = {
+      "round_robin", "weighted_round_robin", "random",        "least_request",      "power_of_two", "consistent_hash",
+      "ewma",        "prefix",               "kv_aware",      "sglang_cache_aware", "llmd_default", "cost"};
   EXPECT_EQ(names, expected);
   for (auto name : names) {
     auto f = registry().create(name);

@@ -474,11 +474,11 @@ std::uint64_t PrefixIndex::record_impl(std::span<const std::uint64_t> hashes, co
         r = &st.insert_new(key);
         r->creator = slot;
       }
-      if ((r->mask & bit) != 0) {
-        r->ref |= bit;
-      } else {
+      // New entries start referenced, as in CLOCK proper: they are the most recently used, so the hand
+      // must clear everything older before it may take them.
+      r->ref |= bit;
+      if ((r->mask & bit) == 0) {
         r->mask |= bit;
-        r->ref &= ~bit;
         s.ring.push_back(key);
         ++s.live;
       }

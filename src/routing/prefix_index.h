@@ -16,7 +16,8 @@
 // first. Here: a dispatch records its prompt *pinned* (record_pinned); the pins are released when the
 // request ends (release), which also marks its blocks as just used. Unpinned entries are evicted by
 // CLOCK, a one-bit approximation of LRU: recording or releasing a prompt on a backend that already
-// holds a block sets that block's "referenced" bit; new blocks are appended to the backend's ring.
+// holds a block sets that block's "referenced" bit; new blocks are appended to the backend's ring,
+// referenced too.
 // Over capacity, the ring's oldest entry is evicted unless referenced or pinned, in which case its
 // bit is cleared and it goes to the back (a second chance). A prompt's blocks are appended last block
 // first, so that within a prompt the tail is evicted before the head, as vLLM evicts (it frees a

@@ -167,7 +167,7 @@ class LlmdDefaultPolicy final : public Policy {
       const double queue_score =
           max_q == min_q ? 1.0 : static_cast<double>(max_q - q) / static_cast<double>(max_q - min_q);
       const double kv_score = 1.0 - s.scraped.kv_usage.load(std::memory_order_relaxed);
-      const std::uint32_t server = server_of_[i];
+      const std::uint32_t server = server_of(i);
       const double prefix_score =
           n == 0 ? 0.0 : static_cast<double>(server < points_.size() ? points_[server] : 0) / static_cast<double>(n);
       const double score =
@@ -187,20 +187,32 @@ class LlmdDefaultPolicy final : public Policy {
   void on_dispatch(const RequestFeatures& features, const BackendSet& set, std::uint32_t backend) override {
     adopt(set);
     const std::size_t n = hashes_of(features);
-    if (n > 0) indexer_->add(hashes_.data(), n, server_of_[backend]);
+    if (n > 0) indexer_->add(hashes_.data(), n, server_of(backend));
   }
 
  private:
+  /// Makes server_of() map `set`'s indices. Keeps the maps of the two latest snapshots, so that
+  /// retries on an older snapshot interleaved with new requests do not rebuild them every time.
   void adopt(const BackendSet& set) {
-    if (set.generation() == generation_ && server_of_.size() == set.size()) return;
-    generation_ = set.generation();
-    server_of_.clear();
-    for (const Backend& b : set.backends()) server_of_.push_back(indexer_->server_id(b.url));
+    for (auto& m : maps_) {
+      if (m.generation == set.generation() && m.server_of.size() == set.size()) {
+        current_ = &m;
+        m.used = ++uses_;
+        return;
+      }
+    }
+    SnapshotMap& m = maps_[0].used <= maps_[1].used ? maps_[0] : maps_[1];
+    m.generation = set.generation();
+    m.server_of.clear();
+    for (const Backend& b : set.backends()) m.server_of.push_back(indexer_->server_id(b.url));
+    m.used = ++uses_;
+    current_ = &m;
     std::uint32_t max_id = 0;
-    for (const auto id : server_of_) max_id = std::max(max_id, id + 1);
-    points_.assign(std::max<std::size_t>(points_.size(), max_id), 0u);
+    for (const auto id : m.server_of) max_id = std::max(max_id, id + 1);
+    if (points_.size() < max_id) points_.assign(max_id, 0u);
     hashes_.reserve(config_.max_prefix_blocks + 1);
   }
+  std::uint32_t server_of(std::uint32_t i) const { return current_->server_of[i]; }
 
   /// GIE's hashPrompt: [hash(model), h_1 .. h_n], n <= max_prefix_blocks; empty below one block.
   std::size_t hashes_of(const RequestFeatures& f) {
@@ -214,9 +226,15 @@ class LlmdDefaultPolicy final : public Policy {
 
   LlmdConfig config_;
   std::shared_ptr<LlmdIndexer> indexer_;
-  std::uint64_t generation_ = 0;
-  std::vector<std::uint32_t> server_of_;  // backend index -> indexer server id
-  std::vector<std::uint32_t> points_;     // indexer server id -> prefix points of this pick
+  struct SnapshotMap {
+    std::uint64_t generation = 0;
+    std::uint64_t used = 0;
+    std::vector<std::uint32_t> server_of;  // backend index -> indexer server id
+  };
+  SnapshotMap maps_[2];
+  SnapshotMap* current_ = &maps_[0];
+  std::uint64_t uses_ = 0;
+  std::vector<std::uint32_t> points_;  // indexer server id -> prefix points of this pick
   std::vector<std::uint64_t> hashes_;
 };
 

@@ -1,17 +1,20 @@
 /* prefix: send a request where most of its prompt is already cached, unless that backend is overloaded.
  *
  * Algorithm: ask the pool's prefix index (prefix_index.h, fed by every dispatch) how many leading
- *   blocks of the prompt each candidate holds. A candidate is eligible when taking this request keeps
+ *   tokens of the prompt each candidate holds. A candidate is eligible when taking this request keeps
  *   it within the load bound: in_flight + 1 <= ceil(balance_factor x (total in flight + 1) /
  *   candidates), the bounded-load rule of consistent hashing with bounded loads (the least loaded
- *   candidate is always eligible when balance_factor >= 1). Among eligible candidates, the longest
- *   cached prefix wins; equal prefixes (e.g. none, or only a system prompt every backend holds) go to
- *   the one with fewer requests in flight, then to a random one of those. Matches shorter than
- *   min_match_tokens count as none.
+ *   candidate is always eligible when balance_factor >= 1).
+ *   Exploit: if the longest cached prefix among eligible candidates covers at least min_match_fraction
+ *   of the prompt, the candidate holding it wins (on equal prefixes, fewer requests in flight, then a
+ *   random one). Explore: otherwise the candidate with the fewest requests in flight wins (random
+ *   among equals), which spreads new prompts, and prompts that share only a short head such as a
+ *   system prompt, instead of piling them on whichever backend saw that head first.
  *   Weights are ignored. In-flight counts are the gateway's own (fresh at every pick).
- * Knobs: balance_factor 1.25 (>= 1; larger follows the cache longer under load), min_match_tokens 0,
- *   index_stride 4 blocks (64 tokens), default_kv_capacity_tokens 400000 (per backend without a hint or
- *   a scraped size).
+ * Knobs: min_match_fraction 0.5 (Preble's rule: follow the cache when the cached part is at least the
+ *   part to compute), balance_factor 1.25 (>= 1; larger follows the cache longer under load),
+ *   index_stride 4 blocks (64 tokens), default_kv_capacity_tokens 400000 (per backend without a hint
+ *   or a scraped size).
  * Source: prefix-affinity routing as in Preble (Srivatsa et al., ICLR 2025) and SGLang's cache-aware
  *   router, with the load guard of Mirrokni, Thorup, Zadimoghaddam, "Consistent Hashing with Bounded
  *   Loads" (SODA 2018).
@@ -34,7 +37,7 @@ namespace {
 
 struct PrefixConfig {
   double balance_factor = 1.25;
-  std::uint32_t min_match_tokens = 0;
+  double min_match_fraction = 0.5;
   PrefixIndexConfig index;
 };
 
@@ -61,6 +64,7 @@ class PrefixPolicy final : public Policy {
         std::ceil(config_.balance_factor * static_cast<double>(total + 1) / static_cast<double>(candidates)));
     lookup_.run(*index_, features.block_hashes, set, ctx, *tier);
 
+    // Exploit: the longest cached prefix among eligible candidates (fewer in flight, then random, on ties).
     std::optional<std::uint32_t> best;
     std::uint32_t best_tokens = 0;
     std::int64_t best_load = 0;
@@ -69,9 +73,8 @@ class PrefixPolicy final : public Policy {
       if (!is_candidate(set, ctx, i, *tier)) continue;
       const std::int64_t load = set[i].state().in_flight();
       if (load + 1 > bound) continue;
-      std::uint32_t tokens =
+      const std::uint32_t tokens =
           index_->cached_tokens(lookup_.blocks(i), features.block_hashes.size(), features.prompt_tokens);
-      if (tokens < config_.min_match_tokens) tokens = 0;
       const bool better = !best || tokens > best_tokens || (tokens == best_tokens && load < best_load);
       if (better) {
         best = i;
@@ -83,7 +86,16 @@ class PrefixPolicy final : public Policy {
         if (ctx.random.uniform(ties) == 0) best = i;
       }
     }
-    return best;
+    if (best && best_tokens > 0 &&
+        static_cast<double>(best_tokens) >= config_.min_match_fraction * static_cast<double>(features.prompt_tokens)) {
+      return best;
+    }
+    // Explore: the fewest in flight.
+    LowestCost<std::int64_t> least;
+    for (std::uint32_t i = 0; i < set.size(); ++i) {
+      if (is_candidate(set, ctx, i, *tier)) least.offer(i, set[i].state().in_flight(), ctx.random);
+    }
+    return least.best();
   }
 
  private:
@@ -114,10 +126,11 @@ class PrefixFactory final : public PolicyFactory {
 PolicyDescriptor prefix_policy() {
   PolicyDescriptor d;
   d.name = "prefix";
-  d.summary = "longest cached prefix (prefix index) among backends within a load bound; fewest in flight on ties";
+  d.summary = "longest cached prefix (prefix index) if it covers half the prompt, within a load bound; else fewest in flight";
   d.params = {
       double_param("balance_factor", "1.25", "a backend may carry up to this x the mean in-flight load (+1)", 1, 1e6),
-      int_param("min_match_tokens", "0", "cached prefixes shorter than this count as none", 0, 1e9),
+      double_param("min_match_fraction", "0.5", "follow the cache when it covers at least this share of the prompt", 0,
+                   1),
       int_param("index_stride", "4", "prefix index granularity in 64-byte blocks (16 tokens each)", 1, 1024),
       int_param("default_kv_capacity_tokens", "400000", "KV capacity of a backend with no hint and no scrape", 1,
                 1e12),
@@ -125,7 +138,7 @@ PolicyDescriptor prefix_policy() {
   d.build = [](const ParsedParams& p) -> Result<PolicyFactoryPtr> {
     PrefixConfig c;
     c.balance_factor = p.get_double("balance_factor");
-    c.min_match_tokens = static_cast<std::uint32_t>(p.get_int("min_match_tokens"));
+    c.min_match_fraction = p.get_double("min_match_fraction");
     c.index.stride = static_cast<std::uint32_t>(p.get_int("index_stride"));
     c.index.default_capacity_tokens = static_cast<std::uint64_t>(p.get_int("default_kv_capacity_tokens"));
     return PolicyFactoryPtr(std::make_shared<PrefixFactory>(c));

@@ -74,7 +74,12 @@ TEST_P(CandidateRulesTest, AvoidsUnhealthyWhileAHealthyBackendRemains) {
   flag(1, kEjected);
   flag(2, kDraining);
   flag(4, kHealthCheckFailed);
-  EXPECT_EQ(picks(2000), (std::set<std::uint32_t>{3, 5}));
+  const auto seen = picks(2000);
+  if (GetParam().spreads) {
+    EXPECT_EQ(seen, (std::set<std::uint32_t>{3, 5}));
+  } else {
+    for (auto b : seen) EXPECT_TRUE(b == 3 || b == 5) << b;
+  }
 }
 
 TEST_P(CandidateRulesTest, PanicSpreadsOverUnhealthyButNeverDraining) {
@@ -87,7 +92,7 @@ TEST_P(CandidateRulesTest, PanicSpreadsOverUnhealthyButNeverDraining) {
   const auto seen = picks(2000);
   EXPECT_FALSE(seen.contains(2));
   EXPECT_FALSE(seen.contains(4));
-  EXPECT_GE(seen.size(), 2u);
+  EXPECT_GE(seen.size(), GetParam().spreads ? 2u : 1u);
 }
 
 TEST_P(CandidateRulesTest, RetryFallsBackToUnhealthyWhenHealthyOnesWereTried) {
@@ -106,7 +111,7 @@ TEST_P(CandidateRulesTest, RecoveredBackendIsPickedAgain) {
   for (std::uint32_t i = 1; i < kBackends; ++i) flag(i, kHealthCheckFailed);
   EXPECT_EQ(picks(200), (std::set<std::uint32_t>{0}));
   for (std::uint32_t i = 1; i < kBackends; ++i) (*set_)[i].state().set_health_flag(kHealthCheckFailed, false);
-  EXPECT_GE(picks(2000).size(), 4u);
+  EXPECT_GE(picks(2000).size(), GetParam().spreads ? 4u : 1u);
 }
 
 TEST_P(CandidateRulesTest, FollowsSnapshotChanges) {

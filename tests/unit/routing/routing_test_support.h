@@ -90,6 +90,9 @@ struct PolicyCase {
   PolicyParams params;
   std::vector<std::uint32_t> weights;  ///< backend weights (size = number of backends)
   bool keyed = false;                  ///< requests carry a routing key
+  /// Spreads picks over equal idle backends (false for SGLang's cache_aware, which sends every
+  /// request to the first least-loaded worker until loads differ).
+  bool spreads = true;
 };
 
 inline std::vector<PolicyCase> all_policy_cases(std::uint32_t n) {
@@ -109,6 +112,11 @@ inline std::vector<PolicyCase> all_policy_cases(std::uint32_t n) {
       {"consistent_hash_unbounded", "consistent_hash", {{"balance_factor", "0"}}, equal, true},
       {"consistent_hash_keyless", "consistent_hash", {}, equal, false},
       {"ewma", "ewma", {}, equal, false},
+      {"prefix", "prefix", {}, equal, false},
+      {"kv_aware", "kv_aware", {}, equal, false},
+      {"sglang_cache_aware", "sglang_cache_aware", {}, equal, false, false},
+      {"llmd_default", "llmd_default", {}, equal, false},
+      {"cost", "cost", {}, equal, false},
   };
 }
 

@@ -8,12 +8,11 @@
 // Exit codes: 0 after a clean shutdown (or a config that checks out), 1 for a configuration that is
 // refused or a listener that cannot be bound, 2 for bad command-line usage.
 
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <iostream>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "common/logging.h"
 #include "config/config_from_flags.h"
@@ -51,13 +50,14 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  const bool quick_start = !quick.backends.empty() || !quick.listen.empty() || !quick.policy.empty() ||
-                           !quick.admin.empty();
+  const bool quick_start =
+      !quick.backends.empty() || !quick.listen.empty() || !quick.policy.empty() || !quick.admin.empty();
   const int modes = (config_file.empty() ? 0 : 1) + (check_file.empty() ? 0 : 1) + (quick_start ? 1 : 0);
   if (modes != 1) {
-    return fail("kvroute: give exactly one of --config FILE, --check-config FILE, or the quick-start flags "
-                "(--listen, --backend, --policy, --admin); see --help",
-                2);
+    return fail(
+        "kvroute: give exactly one of --config FILE, --check-config FILE, or the quick-start flags "
+        "(--listen, --backend, --policy, --admin); see --help",
+        2);
   }
   if (quick_start && quick.backends.empty()) return fail("kvroute: quick start needs at least one --backend URL", 2);
 
@@ -77,7 +77,8 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  auto config = quick_start ? kvroute::config::config_from_flags(quick) : kvroute::proxy::check_config_file(config_file);
+  auto config =
+      quick_start ? kvroute::config::config_from_flags(quick) : kvroute::proxy::check_config_file(config_file);
   if (!config) return fail(config.error().message, 1);
 
   std::signal(SIGPIPE, SIG_IGN);  // a client that went away must be a write error, not a dead process

@@ -1,13 +1,8 @@
 #include "proxy/gateway.h"
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
-
-#include <chrono>
-#include <cstdio>
-#include <ctime>
-#include <ostream>
-#include <random>
-#include <thread>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -18,8 +13,12 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <ostream>
+#include <random>
+#include <thread>
 
 #include "config/load_config.h"
 #include "proxy/models_catalog.h"
@@ -47,9 +46,7 @@ unsigned default_workers() {
   return n == 0 ? 1 : n;
 }
 
-std::string url_host(const std::string& host) {
-  return host.find(':') != std::string::npos ? "[" + host + "]" : host;
-}
+std::string url_host(const std::string& host) { return host.find(':') != std::string::npos ? "[" + host + "]" : host; }
 
 }  // namespace
 
@@ -313,6 +310,7 @@ asio::awaitable<void> Gateway::Impl::discover_models() {
   for (const std::size_t p : discover_pools) {
     if (p >= snap->pools.size()) continue;
     for (const auto& target : snap->pools[p].targets) {
+      if (shutting_down) co_return;
       const auto body = co_await fetch_models(target);
       if (!body) {
         spdlog::debug("models of {}: no answer from {}", snap->pools[p].config.name, target.url);
@@ -376,7 +374,8 @@ Result<std::unique_ptr<Gateway>> Gateway::create(config::GatewayConfig config, G
   Impl& impl = *g->impl_;
   impl.config = std::move(config);
   impl.options = options;
-  if (impl.options.seed == 0) impl.options.seed = (std::uint64_t{std::random_device{}()} << 32) | std::random_device{}();
+  if (impl.options.seed == 0)
+    impl.options.seed = (std::uint64_t{std::random_device{}()} << 32) | std::random_device{}();
   const auto registry = routing::PolicyRegistry::with_builtin_policies();
   auto snap = build_routing_snapshot(impl.config, registry);
   if (!snap) return snap.error();

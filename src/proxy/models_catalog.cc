@@ -1,8 +1,7 @@
 #include "proxy/models_catalog.h"
 
-#include <set>
-
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "config/values.h"
 

@@ -4,11 +4,10 @@
 // appended to a PaddedBuffer so the JSON parser can read it in place. Nothing is allocated per
 // request once the connection's buffers have grown. Networking code only (includes Beast).
 
+#include <boost/beast/http/basic_parser.hpp>
 #include <cstdint>
 #include <string>
 #include <string_view>
-
-#include <boost/beast/http/basic_parser.hpp>
 
 #include "proxy/padded_buffer.h"
 #include "upstream/headers.h"

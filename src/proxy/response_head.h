@@ -26,11 +26,11 @@ struct ClientResponseHead {
   const upstream::HeaderBlock* upstream = nullptr;
   Framing framing = Framing::kContentLength;
   std::uint64_t content_length = 0;
-  bool keep_alive = true;            ///< the client connection stays open after this response
-  std::string_view content_type;     ///< gateway responses: Content-Type; empty = none
-  std::string_view backend_name;     ///< x-kvroute-backend value; empty = no such field
-  std::string_view request_id;       ///< x-request-id value; empty = no such field
-  std::string_view allow;            ///< Allow value (405); empty = none
+  bool keep_alive = true;         ///< the client connection stays open after this response
+  std::string_view content_type;  ///< gateway responses: Content-Type; empty = none
+  std::string_view backend_name;  ///< x-kvroute-backend value; empty = no such field
+  std::string_view request_id;    ///< x-request-id value; empty = no such field
+  std::string_view allow;         ///< Allow value (405); empty = none
 };
 
 /// The standard reason phrase of a status ("OK", "Bad Gateway"), or "Unknown".

@@ -49,18 +49,28 @@ int status_for_failure(AttemptError error) {
 
 const char* message_for_failure(AttemptError error) {
   switch (error) {
-    case AttemptError::kNone: return "";
-    case AttemptError::kConnectFailed: return "Could not connect to the backend.";
-    case AttemptError::kConnectTimeout: return "Timed out connecting to the backend (timeouts.connect).";
-    case AttemptError::kNoResponse: return "The backend closed the connection without a response.";
-    case AttemptError::kRetryableStatus: return "The backend answered with an error.";
-    case AttemptError::kBadResponse: return "The backend sent a malformed or incomplete response.";
+    case AttemptError::kNone:
+      return "";
+    case AttemptError::kConnectFailed:
+      return "Could not connect to the backend.";
+    case AttemptError::kConnectTimeout:
+      return "Timed out connecting to the backend (timeouts.connect).";
+    case AttemptError::kNoResponse:
+      return "The backend closed the connection without a response.";
+    case AttemptError::kRetryableStatus:
+      return "The backend answered with an error.";
+    case AttemptError::kBadResponse:
+      return "The backend sent a malformed or incomplete response.";
     case AttemptError::kFirstTokenTimeout:
       return "The backend did not send a first token in time (timeouts.first_token).";
-    case AttemptError::kIdleTimeout: return "The backend stopped sending events (timeouts.stream_idle).";
-    case AttemptError::kTotalTimeout: return "The backend did not finish in time (timeouts.total).";
-    case AttemptError::kPoolTimeout: return "No connection to the backend became free in time (timeouts.total).";
-    case AttemptError::kClientGone: return "The client went away.";
+    case AttemptError::kIdleTimeout:
+      return "The backend stopped sending events (timeouts.stream_idle).";
+    case AttemptError::kTotalTimeout:
+      return "The backend did not finish in time (timeouts.total).";
+    case AttemptError::kPoolTimeout:
+      return "No connection to the backend became free in time (timeouts.total).";
+    case AttemptError::kClientGone:
+      return "The client went away.";
   }
   return "";
 }

@@ -20,17 +20,17 @@ namespace kvroute::proxy {
 
 /// How one attempt on one backend ended.
 enum class AttemptError : std::uint8_t {
-  kNone,              ///< a response was relayed to the client (whatever its status)
-  kConnectFailed,     ///< connect refused or failed
-  kConnectTimeout,    ///< connect did not finish within timeouts.connect
-  kNoResponse,        ///< the connection failed (write error, reset, EOF) before any response byte
-  kRetryableStatus,   ///< the backend answered a status in retries.statuses (not relayed)
-  kBadResponse,       ///< the response could not be parsed, or broke off mid-body
-  kFirstTokenTimeout, ///< no first event within timeouts.first_token
-  kIdleTimeout,       ///< no event within timeouts.stream_idle
-  kTotalTimeout,      ///< the whole exchange exceeded timeouts.total
-  kPoolTimeout,       ///< no connection slot became free before the total timeout
-  kClientGone,        ///< the client disconnected; the upstream request was cancelled
+  kNone,               ///< a response was relayed to the client (whatever its status)
+  kConnectFailed,      ///< connect refused or failed
+  kConnectTimeout,     ///< connect did not finish within timeouts.connect
+  kNoResponse,         ///< the connection failed (write error, reset, EOF) before any response byte
+  kRetryableStatus,    ///< the backend answered a status in retries.statuses (not relayed)
+  kBadResponse,        ///< the response could not be parsed, or broke off mid-body
+  kFirstTokenTimeout,  ///< no first event within timeouts.first_token
+  kIdleTimeout,        ///< no event within timeouts.stream_idle
+  kTotalTimeout,       ///< the whole exchange exceeded timeouts.total
+  kPoolTimeout,        ///< no connection slot became free before the total timeout
+  kClientGone,         ///< the client disconnected; the upstream request was cancelled
 };
 
 /// Whether status is one the pool retries.

@@ -7,7 +7,8 @@ namespace {
 
 std::atomic<std::uint64_t> g_next_generation{1};
 
-Result<routing::PolicyFactoryPtr> make_factory(const config::PoolConfig& pool, const routing::PolicyRegistry& registry) {
+Result<routing::PolicyFactoryPtr> make_factory(const config::PoolConfig& pool,
+                                               const routing::PolicyRegistry& registry) {
   const auto values = pool.policy.values();
   routing::PolicyParams params(values.begin(), values.end());
   auto factory = registry.create(pool.policy.name, params);

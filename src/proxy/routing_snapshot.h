@@ -21,12 +21,12 @@
 namespace kvroute::proxy {
 
 struct PoolRuntime {
-  config::PoolConfig config;             ///< as configured (timeouts, headers, routing_key, retries, ...)
-  routing::BackendSetPtr set;            ///< the routable backends (weight >= 1), in config order
+  config::PoolConfig config;                     ///< as configured (timeouts, headers, routing_key, retries, ...)
+  routing::BackendSetPtr set;                    ///< the routable backends (weight >= 1), in config order
   std::vector<upstream::BackendTarget> targets;  ///< targets[i] reaches (*set)[i]
   routing::PolicyFactoryPtr factory;
   routing::DispatchAccounting accounting;
-  bool any_backend_model_list = false;   ///< some backend serves only listed models
+  bool any_backend_model_list = false;  ///< some backend serves only listed models
 };
 
 struct RoutingSnapshot {

@@ -1,24 +1,23 @@
 #include "proxy/session.h"
 
+#include <fmt/format.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
 #include <algorithm>
 #include <array>
-#include <cerrno>
-#include <chrono>
-#include <cstdio>
-#include <limits>
-
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <limits>
 
 #include "common/hash.h"
 #include "openai/errors.h"
@@ -173,7 +172,7 @@ asio::awaitable<bool> Session::read_request() {
   ClientRequestParser parser(req_headers_, method_, target_, body_);
   parser.header_limit(static_cast<std::uint32_t>(std::min<std::uint64_t>(limits.max_header_bytes, UINT32_MAX)));
   parser.body_limit(boost::none);  // checked below, so an oversized body can be answered properly
-  parser.eager(false);  // stop after the head: the body limit is decided from it
+  parser.eager(false);             // stop after the head: the body limit is decided from it
   const beast::error_code ec = co_await parse_client(parser, /*head_only=*/true);
   if (ec) {
     keep_alive_ = false;
@@ -181,8 +180,9 @@ asio::awaitable<bool> Session::read_request() {
     method_.clear();
     linger_ = true;
     if (ec == http::error::header_limit) {
-      co_await write_error(431, fmt::format("Request header fields too large (limit {} bytes, limits.max_header_bytes).",
-                                            limits.max_header_bytes));
+      co_await write_error(431,
+                           fmt::format("Request header fields too large (limit {} bytes, limits.max_header_bytes).",
+                                       limits.max_header_bytes));
     } else if (parser.got_some()) {
       co_await write_error(400, fmt::format("Malformed HTTP request: {}.", ec.message()));
     }
@@ -196,8 +196,8 @@ asio::awaitable<bool> Session::read_request() {
   const bool expect_continue = expect && upstream::iequals(*expect, "100-continue");
   const std::uint64_t max_body = limits.max_body_bytes;
   if (const auto length = parser.content_length(); length && *length > max_body) {
-    const std::string message = fmt::format(
-        "Request body too large: {} bytes (limit {} bytes, limits.max_body_bytes).", *length, max_body);
+    const std::string message =
+        fmt::format("Request body too large: {} bytes (limit {} bytes, limits.max_body_bytes).", *length, max_body);
     if (expect_continue || *length - max_body > kMaxDrainBytes) {
       keep_alive_ = false;  // the client may not send the body at all, or it is too big to read through
       linger_ = !expect_continue;
@@ -220,8 +220,8 @@ asio::awaitable<bool> Session::read_request() {
       keep_alive_ = false;
       linger_ = true;
       method_.clear();
-      co_await write_error(413, fmt::format("Request body too large (limit {} bytes, limits.max_body_bytes).",
-                                            max_body));
+      co_await write_error(413,
+                           fmt::format("Request body too large (limit {} bytes, limits.max_body_bytes).", max_body));
       co_return false;
     }
     if (bec) {
@@ -261,7 +261,8 @@ asio::awaitable<beast::error_code> Session::parse_client(ClientRequestParser& pa
       rec = e;
       if (!rec) in_.commit(n);
     }
-    if (rec == asio::error::eof) co_return parser.got_some() ? http::error::partial_message : http::error::end_of_stream;
+    if (rec == asio::error::eof)
+      co_return parser.got_some() ? http::error::partial_message : http::error::end_of_stream;
     if (rec) co_return rec;
   }
 }
@@ -275,10 +276,9 @@ void Session::start_prefetch() {
   // before it sends more); in_ must not be touched while a read fills it, so no prefetch then.
   if (prefetch_pending_ || prefetch_ec_ || closed_ || client_gone_ || in_.size() > 0) return;
   prefetch_pending_ = true;
-  client_.async_read_some(in_.prepare(kClientReadSize),
-                          [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
-                            self->on_prefetch(ec, n);
-                          });
+  client_.async_read_some(
+      in_.prepare(kClientReadSize),
+      [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) { self->on_prefetch(ec, n); });
 }
 
 void Session::on_prefetch(const boost::system::error_code& ec, std::size_t n) {
@@ -465,8 +465,8 @@ asio::awaitable<void> Session::proxy_request(Request& rq) {
   excluded_.clear();
   if (pool.any_backend_model_list) {
     // Backends that list their models and not this one are never candidates.
-    const std::string_view wanted = rq.rewrite_model ? std::string_view(model_json_).substr(1, model_json_.size() - 2)
-                                                     : std::string_view(model_);
+    const std::string_view wanted =
+        rq.rewrite_model ? std::string_view(model_json_).substr(1, model_json_.size() - 2) : std::string_view(model_);
     for (std::uint32_t i = 0; i < pool.targets.size(); ++i) {
       const auto& models = pool.targets[i].models;
       if (!models.empty() && std::find(models.begin(), models.end(), wanted) == models.end()) excluded_.push_back(i);
@@ -500,9 +500,8 @@ asio::awaitable<void> Session::proxy_request(Request& rq) {
   }
   if (made == 0) {
     const bool none_serves = base_excluded > 0 && base_excluded >= pool.set->size();
-    co_return co_await write_error(
-        503, none_serves ? fmt::format("No backend serves model `{}`.", model_)
-                         : fmt::format("No backend is available for model `{}`.", model_));
+    co_return co_await write_error(503, none_serves ? fmt::format("No backend serves model `{}`.", model_)
+                                                    : fmt::format("No backend is available for model `{}`.", model_));
   }
   if (last.error == AttemptError::kRetryableStatus) {
     co_return co_await write_error(last.status, fmt::format("The backend answered {} {}; no other backend was left to "
@@ -528,8 +527,8 @@ asio::awaitable<Session::Attempt> Session::attempt(Request& rq, std::uint32_t ba
   bool stale_retried = false;
   while (err == AttemptError::kNone) {
     bool reused = false;
-    err = co_await acquire_connection(cpool, target, stale_retried, pool.config.timeouts.connect, total_deadline,
-                                     reused);
+    err =
+        co_await acquire_connection(cpool, target, stale_retried, pool.config.timeouts.connect, total_deadline, reused);
     if (err != AttemptError::kNone) break;
     bool got_bytes = false;
     err = co_await send_and_read_head(rq, target, total_deadline, got_bytes);
@@ -551,8 +550,8 @@ asio::awaitable<Session::Attempt> Session::attempt(Request& rq, std::uint32_t ba
     if (err == AttemptError::kFirstTokenTimeout) stats.first_token_timeouts.add();
     if (err == AttemptError::kTotalTimeout) stats.total_timeouts.add();
     if (err == AttemptError::kClientGone) stats.client_aborts.add();
-    pool.accounting.complete(ticket, err == AttemptError::kClientGone ? routing::Outcome::kCancelled
-                                                                      : routing::Outcome::kError,
+    pool.accounting.complete(ticket,
+                             err == AttemptError::kClientGone ? routing::Outcome::kCancelled : routing::Outcome::kError,
                              0, worker_.clock().now(), local.policy.get());
     if (err != AttemptError::kClientGone) {
       spdlog::debug("backend {}: {}", target.name, message_for_failure(err));
@@ -949,15 +948,24 @@ asio::awaitable<Session::Attempt> Session::relay(Request& rq, std::uint32_t back
     co_return result;
   }
   release_upstream(cpool, false);
-  pool.accounting.complete(ticket, err == AttemptError::kClientGone ? routing::Outcome::kCancelled
-                                                                    : routing::Outcome::kError,
+  pool.accounting.complete(ticket,
+                           err == AttemptError::kClientGone ? routing::Outcome::kCancelled : routing::Outcome::kError,
                            tokens, now, local.policy.get());
   switch (err) {
-    case AttemptError::kClientGone: stats.client_aborts.add(); break;
-    case AttemptError::kFirstTokenTimeout: stats.first_token_timeouts.add(); break;
-    case AttemptError::kIdleTimeout: stats.idle_timeouts.add(); break;
-    case AttemptError::kTotalTimeout: stats.total_timeouts.add(); break;
-    default: break;
+    case AttemptError::kClientGone:
+      stats.client_aborts.add();
+      break;
+    case AttemptError::kFirstTokenTimeout:
+      stats.first_token_timeouts.add();
+      break;
+    case AttemptError::kIdleTimeout:
+      stats.idle_timeouts.add();
+      break;
+    case AttemptError::kTotalTimeout:
+      stats.total_timeouts.add();
+      break;
+    default:
+      break;
   }
   if (err != AttemptError::kClientGone) {
     spdlog::debug("backend {}: {} ({} bytes relayed)", target.name, message_for_failure(err), p.body_bytes());

@@ -4,17 +4,16 @@
 // connection and relay the answer as it arrives; repeat while the connection is kept alive.
 // docs/gateway.md describes the request path; this is its code. Networking code only; internal.
 
-#include <cstdint>
-#include <memory>
-#include <optional>
-#include <string>
-#include <vector>
-
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "openai/request_view.h"
 #include "proxy/padded_buffer.h"
@@ -46,8 +45,8 @@ class Session : public std::enable_shared_from_this<Session>, private upstream::
   Session* next_ = nullptr;
 
  private:
-  struct Request;     // what one request needs across suspension points
-  struct Attempt;     // the result of one attempt on one backend
+  struct Request;  // what one request needs across suspension points
+  struct Attempt;  // the result of one attempt on one backend
 
   boost::asio::awaitable<bool> read_request();
   boost::asio::awaitable<void> handle_request();
@@ -63,8 +62,8 @@ class Session : public std::enable_shared_from_this<Session>, private upstream::
                                                           Nanos total_deadline, bool& got_bytes);
   boost::asio::awaitable<Attempt> relay(Request& rq, std::uint32_t backend, routing::DispatchTicket& ticket,
                                         Nanos total_deadline);
-  boost::asio::awaitable<void> write_gateway_response(int status, std::string_view content_type,
-                                                      std::string_view body, std::string_view allow = {});
+  boost::asio::awaitable<void> write_gateway_response(int status, std::string_view content_type, std::string_view body,
+                                                      std::string_view allow = {});
   boost::asio::awaitable<void> write_error(int status, std::string message, std::string_view param = {});
   boost::asio::awaitable<bool> write_client(std::string_view a, std::string_view b = {});
   boost::asio::awaitable<boost::beast::error_code> parse_client(ClientRequestParser& parser, bool head_only);
@@ -97,19 +96,19 @@ class Session : public std::enable_shared_from_this<Session>, private upstream::
   int version_ = 11;
   bool keep_alive_ = true;
   bool closing_ = false;
-  bool idle_ = true;   ///< waiting for the next request (drain may close it)
+  bool idle_ = true;  ///< waiting for the next request (drain may close it)
   bool closed_ = false;
   bool linger_ = false;  ///< closing after an error with request bytes possibly unread
 
   // Per request (kept here so their capacity is reused).
   std::string model_;
   std::string request_id_;
-  std::string model_json_;   ///< an alias target as a JSON string, spliced into the body
+  std::string model_json_;  ///< an alias target as a JSON string, spliced into the body
   std::vector<std::uint64_t> block_hashes_;
   std::vector<std::uint32_t> excluded_;
   std::string up_head_;
-  std::string out_;          ///< client-bound head and gateway-made bodies
-  std::string out_body_;     ///< client-bound body bytes built by on_body (re-framed relays)
+  std::string out_;            ///< client-bound head and gateway-made bodies
+  std::string out_body_;       ///< client-bound body bytes built by on_body (re-framed relays)
   std::string captured_body_;  ///< a non-streamed response body, for its usage (capped)
   boost::beast::flat_buffer up_buf_;
   upstream::HeaderBlock resp_headers_;

@@ -43,9 +43,9 @@ class SseTracker {
   std::string usage_;    ///< payload of the latest usage event
   bool has_usage_ = false;
   bool current_overflow_ = false;
-  bool line_empty_ = true;    ///< no byte yet on the current line
+  bool line_empty_ = true;      ///< no byte yet on the current line
   bool event_started_ = false;  ///< the current event has a non-empty line
-  bool after_cr_ = false;     ///< last byte was '\r' (a following '\n' belongs to the same line end)
+  bool after_cr_ = false;       ///< last byte was '\r' (a following '\n' belongs to the same line end)
   std::uint64_t events_ = 0;
   std::uint64_t data_events_ = 0;
   bool done_seen_ = false;

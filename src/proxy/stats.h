@@ -27,18 +27,18 @@ class ShardCounter {
 
 struct alignas(64) WorkerStats {
   ShardCounter connections_accepted;
-  ShardCounter requests;          ///< requests read from clients
-  ShardCounter proxied;           ///< requests sent to a backend (first attempts)
+  ShardCounter requests;  ///< requests read from clients
+  ShardCounter proxied;   ///< requests sent to a backend (first attempts)
   ShardCounter responses_2xx, responses_4xx, responses_5xx, responses_other;
-  ShardCounter gateway_errors;    ///< error responses made by the gateway itself (4xx and 5xx)
-  ShardCounter retries;           ///< attempts on another backend
-  ShardCounter stale_retries;     ///< retries on a fresh connection after a stale keep-alive one
-  ShardCounter upstream_connects; ///< connections opened to backends
-  ShardCounter upstream_reuses;   ///< requests sent on a kept-alive connection
+  ShardCounter gateway_errors;     ///< error responses made by the gateway itself (4xx and 5xx)
+  ShardCounter retries;            ///< attempts on another backend
+  ShardCounter stale_retries;      ///< retries on a fresh connection after a stale keep-alive one
+  ShardCounter upstream_connects;  ///< connections opened to backends
+  ShardCounter upstream_reuses;    ///< requests sent on a kept-alive connection
   ShardCounter connect_failures, connect_timeouts;
   ShardCounter first_token_timeouts, idle_timeouts, total_timeouts;
-  ShardCounter client_aborts;     ///< clients that went away mid-request (upstream cancelled)
-  ShardCounter ttft_count, ttft_sum_ns;   ///< time to first token (first SSE event, or response head)
+  ShardCounter client_aborts;                      ///< clients that went away mid-request (upstream cancelled)
+  ShardCounter ttft_count, ttft_sum_ns;            ///< time to first token (first SSE event, or response head)
   ShardCounter itl_count, itl_sum_ns, itl_max_ns;  ///< gaps between SSE events of a stream
 };
 

@@ -49,7 +49,8 @@ Result<BackendTarget> make_backend_target(const config::BackendConfig& backend) 
   addrinfo* found = nullptr;
   const int rc = ::getaddrinfo(backend.host.c_str(), nullptr, &hints, &found);
   if (rc != 0) {
-    return Error{113, "backend " + backend.url + ": cannot resolve host \"" + backend.host + "\": " + ::gai_strerror(rc)};
+    return Error{113,
+                 "backend " + backend.url + ": cannot resolve host \"" + backend.host + "\": " + ::gai_strerror(rc)};
   }
   for (addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
     ResolvedAddress a;

@@ -23,14 +23,14 @@ struct ResolvedAddress {
 };
 
 struct BackendTarget {
-  std::string url;        ///< canonical url (identity)
-  std::string name;       ///< for x-kvroute-backend and logs
-  std::string host;       ///< host as configured (IPv6 without brackets)
+  std::string url;   ///< canonical url (identity)
+  std::string name;  ///< for x-kvroute-backend and logs
+  std::string host;  ///< host as configured (IPv6 without brackets)
   std::uint16_t port = 80;
   std::string host_header;  ///< "host:port" ("[v6]:port"), the Host value sent upstream
   std::string base_path;    ///< "" or "/base"
   std::uint32_t max_connections = 64;
-  std::vector<std::string> models;        ///< models it serves; empty = all of its pool's
+  std::vector<std::string> models;         ///< models it serves; empty = all of its pool's
   std::vector<ResolvedAddress> addresses;  ///< tried in order when connecting
 };
 

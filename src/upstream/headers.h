@@ -97,14 +97,14 @@ class HeaderBlock {
 
 /// What build_upstream_request_head needs to write the head of the request sent to a backend.
 struct UpstreamRequestHead {
-  std::string_view method;       ///< "POST"
-  std::string_view base_path;    ///< the backend's base path: "" or "/base" (no trailing slash)
-  std::string_view target;       ///< the client's request target ("/v1/chat/completions?x=1")
-  std::string_view host;         ///< Host value for the backend: "host:port"
+  std::string_view method;                      ///< "POST"
+  std::string_view base_path;                   ///< the backend's base path: "" or "/base" (no trailing slash)
+  std::string_view target;                      ///< the client's request target ("/v1/chat/completions?x=1")
+  std::string_view host;                        ///< Host value for the backend: "host:port"
   const HeaderBlock* client_headers = nullptr;  ///< the client's fields; may be null
   const config::HeaderRules* rules = nullptr;   ///< the pool's add/strip rules; may be null
-  std::string_view client_address;  ///< appended to X-Forwarded-For; empty = leave it as received
-  std::string_view request_id;      ///< sent as x-request-id (replacing the client's); empty = none added
+  std::string_view client_address;              ///< appended to X-Forwarded-For; empty = leave it as received
+  std::string_view request_id;                  ///< sent as x-request-id (replacing the client's); empty = none added
   std::optional<std::uint64_t> content_length;  ///< the body length sent; none = no body, no field
 };
 

@@ -7,12 +7,11 @@
 // Networking code only (this header includes Beast). One parser per response: Beast's parsers
 // cannot be reset, but constructing one costs nothing (no allocation; fields go to the HeaderBlock).
 
+#include <boost/beast/http/basic_parser.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
-
-#include <boost/beast/http/basic_parser.hpp>
 
 #include "upstream/headers.h"
 
@@ -39,8 +38,7 @@ class UpstreamResponseParser final : public boost::beast::http::basic_parser<fal
  private:
   void on_request_impl(boost::beast::http::verb, boost::beast::string_view, boost::beast::string_view, int,
                        boost::beast::error_code&) override {}
-  void on_response_impl(int code, boost::beast::string_view reason, int version,
-                        boost::beast::error_code& ec) override;
+  void on_response_impl(int code, boost::beast::string_view reason, int version, boost::beast::error_code& ec) override;
   void on_field_impl(boost::beast::http::field name, boost::beast::string_view name_string,
                      boost::beast::string_view value, boost::beast::error_code& ec) override;
   void on_header_impl(boost::beast::error_code& ec) override;

@@ -2,9 +2,8 @@
 // A kept-alive connection to a backend, as the per-worker ConnectionPool stores it, and the socket
 // helpers around it. Networking code only (includes Asio).
 
-#include <cstdint>
-
 #include <boost/asio/ip/tcp.hpp>
+#include <cstdint>
 
 #include "common/time_source.h"
 #include "upstream/backend_target.h"

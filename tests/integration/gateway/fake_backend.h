@@ -17,9 +17,9 @@
 namespace kvroute::test {
 
 struct FakeRequest {
-  std::string head;        ///< request line and fields, up to and including the blank line
-  std::string body;        ///< exactly Content-Length bytes
-  std::uint64_t connection = 0;   ///< which accepted connection it came on (1, 2, ...)
+  std::string head;                       ///< request line and fields, up to and including the blank line
+  std::string body;                       ///< exactly Content-Length bytes
+  std::uint64_t connection = 0;           ///< which accepted connection it came on (1, 2, ...)
   std::uint64_t index_on_connection = 0;  ///< 0 for the first request of that connection
   /// The value of a field (case-insensitive name), "" when absent; the first one if repeated.
   std::string header(const std::string& name) const;

@@ -89,8 +89,8 @@ TEST(GatewayRoutingTest, SessionKeyFromTheUserField) {
   for (int key = 0; key < 6; ++key) {
     std::set<std::string> where;
     for (int i = 0; i < 4; ++i) {
-      auto r = c.post("/v1/chat/completions",
-                      chat_body(model, "q" + std::to_string(i), {{"max_tokens", 1}, {"user", "u" + std::to_string(key)}}));
+      auto r = c.post("/v1/chat/completions", chat_body(model, "q" + std::to_string(i),
+                                                        {{"max_tokens", 1}, {"user", "u" + std::to_string(key)}}));
       ASSERT_TRUE(r.ok());
       where.insert(r->header("x-sim-instance"));
     }
@@ -156,8 +156,8 @@ TEST(GatewayRoutingTest, FailoverWhenABackendRefusesConnections) {
   auto sim = start_fleet(1);
   const std::string model = sim->instance(0).model;
   const std::string dead = "http://127.0.0.1:" + std::to_string(closed_port());
-  auto gw = GatewayProcess::start_yaml(
-      one_pool_yaml(model, "[" + dead + ", " + sim->instance(0).url + "]", "round_robin"));
+  auto gw =
+      GatewayProcess::start_yaml(one_pool_yaml(model, "[" + dead + ", " + sim->instance(0).url + "]", "round_robin"));
   HttpClient c = gw->client();
   for (int i = 0; i < 10; ++i) {
     auto r = c.post("/v1/chat/completions", chat_body(model, "failover " + std::to_string(i), {{"max_tokens", 1}}));

@@ -135,15 +135,14 @@ TEST_F(GatewayStreamTest, SigtermLetsAStreamInFlightFinish) {
 TEST_F(GatewayStreamTest, ShutdownGraceCutsWhatDoesNotFinish) {
   sim_ = start_fleet(1);
   model_ = sim_->instance(0).model;
-  gw_ = GatewayProcess::start_yaml(
-      fmt::format(R"(listeners: [{{address: "127.0.0.1:0", workers: 1}}]
+  gw_ = GatewayProcess::start_yaml(fmt::format(R"(listeners: [{{address: "127.0.0.1:0", workers: 1}}]
 server: {{shutdown_grace: 300ms}}
 pools:
   - name: p
     models: ["{}"]
     backends: [{}]
 )",
-                  model_, sim_->instance(0).url));
+                                               model_, sim_->instance(0).url));
   set_sim_faults(*sim_, 0, {{"slow_ms", 100}});  // 100 tokens: 10 s
   HttpClient c = gw_->client();
   auto head = c.start_stream("POST", "/v1/chat/completions", stream_chat(model_, "too long", 100));

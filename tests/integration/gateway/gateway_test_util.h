@@ -3,6 +3,7 @@
 // temporary file) or from quick-start flags, on 127.0.0.1 port 0, ready when it prints "ready";
 // kvroute-sim fleets; small request builders. Every wait is on a condition, never a fixed sleep.
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -12,8 +13,6 @@
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "integration/sim_test_util.h"
 #include "support/http_client.h"
@@ -62,8 +61,8 @@ class GatewayProcess {
 
   static std::string write_temp_config(const std::string& yaml) {
     static std::atomic<int> counter{0};
-    const std::string path = ::testing::TempDir() + "kvroute-gw-" + std::to_string(::getpid()) + "-" +
-                             std::to_string(counter++) + ".yaml";
+    const std::string path =
+        ::testing::TempDir() + "kvroute-gw-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + ".yaml";
     std::ofstream(path) << yaml;
     return path;
   }
@@ -89,8 +88,9 @@ class GatewayProcess {
 
 /// kvroute-sim with n tiny instances at the given speedup; extra args come last.
 inline std::unique_ptr<SimProcess> start_fleet(int n, int speedup = 50, const std::vector<std::string>& extra = {}) {
-  std::vector<std::string> args = {"--port", "0", "--host", "127.0.0.1", "--instances", std::to_string(n),
-                                   "--preset", "tiny", "--speedup", std::to_string(speedup), "--log-level", "warn"};
+  std::vector<std::string> args = {"--port",          "0",        "--host", "127.0.0.1", "--instances",
+                                   std::to_string(n), "--preset", "tiny",   "--speedup", std::to_string(speedup),
+                                   "--log-level",     "warn"};
   args.insert(args.end(), extra.begin(), extra.end());
   return SimProcess::start(KVROUTE_SIM_BIN, args);
 }

@@ -18,9 +18,9 @@ std::string timeouts(const std::string& connect, const std::string& first_token,
 
 TEST(GatewayTimeoutTest, ConnectTimeoutIsA504) {
   BlackholePort hole;
-  auto gw = GatewayProcess::start_yaml(one_pool_yaml("m", "[" + hole.url() + "]", "round_robin",
-                                                     timeouts("300ms", "10s", "10s", "20s") +
-                                                         "    retries: {attempts: 0}\n"));
+  auto gw = GatewayProcess::start_yaml(
+      one_pool_yaml("m", "[" + hole.url() + "]", "round_robin",
+                    timeouts("300ms", "10s", "10s", "20s") + "    retries: {attempts: 0}\n"));
   HttpClient c = gw->client();
   const auto t0 = Clock::now();
   auto r = c.post("/v1/chat/completions", chat_body("m", "hello"));
@@ -141,11 +141,11 @@ TEST(GatewayTimeoutTest, FirstTokenTimeoutWhenTheHeadCameButNoEvent) {
   // A backend that sends the SSE head at once and then nothing: nothing has reached the client
   // (the gateway holds the head until the first event), so the client still gets a clean 504.
   FakeBackend backend([](const FakeRequest&) {
-    return FakeAction{"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n",
-                      false, false};
+    return FakeAction{"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n", false,
+                      false};
   });
-  auto gw = GatewayProcess::start_yaml(one_pool_yaml("m", "[" + backend.url() + "]", "round_robin",
-                                                     timeouts("1s", "300ms", "10s", "20s")));
+  auto gw = GatewayProcess::start_yaml(
+      one_pool_yaml("m", "[" + backend.url() + "]", "round_robin", timeouts("1s", "300ms", "10s", "20s")));
   HttpClient c = gw->client();
   auto r = c.post("/v1/chat/completions", stream_chat("m", "head only", 5));
   ASSERT_TRUE(r.ok()) << r.error().message;

@@ -14,7 +14,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-const std::string kAnswer = R"({"id":"x","object":"chat.completion","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}})";
+const std::string kAnswer =
+    R"({"id":"x","object":"chat.completion","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}})";
 
 FakeAction ok_json(const FakeRequest&) { return FakeAction{FakeBackend::json_response(kAnswer), false, false}; }
 
@@ -56,8 +57,8 @@ TEST(GatewayUpstreamTest, ConcurrentRequestsOpenUpToMaxConnections) {
     }
     return FakeAction{FakeBackend::json_response(kAnswer), false, false};
   });
-  auto gw = GatewayProcess::start_yaml(one_pool_yaml(
-      "m", fmt::format("[{{url: \"{}\", max_connections: 2}}]", backend.url()), "round_robin"));
+  auto gw = GatewayProcess::start_yaml(
+      one_pool_yaml("m", fmt::format("[{{url: \"{}\", max_connections: 2}}]", backend.url()), "round_robin"));
   for (int round = 0; round < 3; ++round) {
     std::vector<std::thread> clients;
     for (int i = 0; i < 2; ++i) {
@@ -152,8 +153,9 @@ TEST(GatewayUpstreamTest, AliasIsSplicedIntoTheBodyAndNothingElseChanges) {
                                                      "    aliases: {short: real/model-name}\n"));
   HttpClient c = gw->client();
   // Odd but valid JSON layout: the gateway must not re-serialise it.
-  const std::string body = "{ \"messages\" : [ {\"role\":\"user\",\"content\":\"caf\\u00e9\"} ],\n  \"model\":  \"short\" , "
-                           "\"temperature\": 0.50 }";
+  const std::string body =
+      "{ \"messages\" : [ {\"role\":\"user\",\"content\":\"caf\\u00e9\"} ],\n  \"model\":  \"short\" , "
+      "\"temperature\": 0.50 }";
   auto r = c.post("/v1/chat/completions", body);
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(r->status, 200) << r->body;
@@ -184,10 +186,11 @@ TEST(GatewayUpstreamTest, ChunkedRequestBodyIsSentWithContentLength) {
 
 TEST(GatewayUpstreamTest, ChunkedResponseIsRelayedAsIs) {
   FakeBackend backend([](const FakeRequest&) {
-    return FakeAction{"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
-                      "Connection: keep-alive, X-Backend-Hop\r\nX-Backend-Hop: 1\r\nKeep-Alive: timeout=5\r\n"
-                      "X-Backend: yes\r\n\r\n4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\n",
-                      false, false};
+    return FakeAction{
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+        "Connection: keep-alive, X-Backend-Hop\r\nX-Backend-Hop: 1\r\nKeep-Alive: timeout=5\r\n"
+        "X-Backend: yes\r\n\r\n4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\n",
+        false, false};
   });
   auto gw = GatewayProcess::start_yaml(one_pool_yaml("m", "[" + backend.url() + "]", "round_robin"));
   HttpClient c = gw->client();
@@ -225,7 +228,8 @@ TEST(GatewayUpstreamTest, CloseDelimitedResponseIsChunkedForTheClient) {
 
 TEST(GatewayUpstreamTest, BackendErrorIsRelayedFaithfully) {
   FakeBackend backend([](const FakeRequest&) {
-    const std::string err = R"({"error":{"message":"context too long","type":"BadRequestError","param":null,"code":400}})";
+    const std::string err =
+        R"({"error":{"message":"context too long","type":"BadRequestError","param":null,"code":400}})";
     return FakeAction{"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: " +
                           std::to_string(err.size()) + "\r\n\r\n" + err,
                       false, false};
@@ -241,9 +245,10 @@ TEST(GatewayUpstreamTest, BackendErrorIsRelayedFaithfully) {
 
 TEST(GatewayUpstreamTest, BrokenStreamClosesTheClientConnection) {
   FakeBackend backend([](const FakeRequest&) {
-    return FakeAction{"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
-                      "f\r\ndata: {\"a\":1}\n\n\r\n",
-                      true, false};  // then the backend vanishes mid-stream
+    return FakeAction{
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "f\r\ndata: {\"a\":1}\n\n\r\n",
+        true, false};  // then the backend vanishes mid-stream
   });
   auto gw = GatewayProcess::start_yaml(one_pool_yaml("m", "[" + backend.url() + "]", "round_robin"));
   HttpClient c = gw->client();

@@ -1,6 +1,7 @@
 #include "proxy/models_catalog.h"
 
 #include <gtest/gtest.h>
+
 #include <nlohmann/json.hpp>
 
 #include "config/load_config.h"
@@ -54,8 +55,9 @@ TEST(ModelsCatalogTest, DiscoveredModelsAreListedWhenRoutedToTheirPool) {
       {1, "meta-llama/Other"},                  // reported by pool 1 but routed to pool 0: left out
       {0, "meta-llama/Llama-3.1-8B-Instruct"},  // already listed
   };
-  EXPECT_EQ(ids(render_models_body(c, router, found, 1)),
-            (std::vector<std::string>{"meta-llama/Llama-3.1-8B-Instruct", "llama", "meta-llama/Llama-3.1-70B", "qwen"}));
+  EXPECT_EQ(
+      ids(render_models_body(c, router, found, 1)),
+      (std::vector<std::string>{"meta-llama/Llama-3.1-8B-Instruct", "llama", "meta-llama/Llama-3.1-70B", "qwen"}));
 }
 
 TEST(ModelsCatalogTest, ParsesABackendsModelList) {

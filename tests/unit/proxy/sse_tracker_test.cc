@@ -1,9 +1,9 @@
 // The relay's view of an SSE body: events counted at their blank line, whatever the split.
 #include "proxy/sse_tracker.h"
 
-#include <string>
-
 #include <gtest/gtest.h>
+
+#include <string>
 
 #include "openai/sse.h"
 

@@ -39,7 +39,7 @@
  * Knobs (defaults make sense for any fleet; none is fitted to a trace):
  *   attention_tokens 32768 (prompt length at which attention costs as much as the GEMMs: about 20k for
  *     8B and 40k for 70B models on H100-class GPUs), decode_interference 0.15, initial_prefill_rate
- *     20000 work tokens/s, prefill_rate_decay 30s, hold_queue 500ms (0 = never hold), kv_hold 1.0
+ *     20000 work tokens/s, prefill_rate_decay 30s, prefill_rate_prior_work 65536, hold_queue 2s (0 = never hold), kv_hold 1.0
  *     (0 = never hold on KV), kv_high 0.9, kv_penalty_weight 1.0, default_decode_time 10s,
  *     congestion_weight 1 (0 = pure TTFT), tie_epsilon 0.05, tie_floor 5ms, metrics_max_age 1s, index_stride 4 blocks (64 tokens),
  *     default_kv_capacity_tokens 400000 (when a backend has no capacity hint and reports none).
@@ -73,7 +73,7 @@ struct CostConfig {
   double initial_prefill_rate = 20000;
   Nanos prefill_rate_decay = 30 * kNanosPerSecond;
   double prefill_rate_prior_work = 65536;
-  Nanos hold_queue = 500 * kNanosPerMilli;
+  Nanos hold_queue = 2 * kNanosPerSecond;
   double kv_hold = 1.0;
   Nanos default_decode_time = 10 * kNanosPerSecond;
   double tie_epsilon = 0.05;
@@ -101,13 +101,21 @@ class CostPolicy final : public Policy {
     lookup_.run(*index_, features.block_hashes, set, ctx, *tier);
     const Nanos now = ctx.clock.now();
 
-    // Fleet figures: the measured mean rate (for backends not measured yet), the mean work of a
-    // request (for requests the gateway cannot see), the mean decode phase.
-    double fleet_work = 0, fleet_seconds = 0, decode_sum = 0, work_total = 0, requests_total = 0;
-    std::uint32_t decoded = 0;
+    // Fleet figures, in one pass: the pooled measured rate (for backends not measured yet), the mean
+    // work of a request (for requests the gateway cannot see), the mean decode phase, and the
+    // congestion: requests waiting for a prefill per candidate. Each of them (and each that arrives
+    // while they wait) is delayed by the work this request adds, so under load the request's own
+    // work weighs (1 + congestion_weight x congestion) times: cache hits matter more. Requests held
+    // in the gateway's own queue wait too: the head of a FIFO queue that has waited W seconds has
+    // about (dispatch rate x W) requests behind it.
+    double fleet_work = 0, fleet_seconds = 0, decode_sum = 0, work_total = 0, requests_total = 0, pending_sum = 0;
+    std::uint32_t decoded = 0, counted = 0;
+    std::uint64_t dispatched = 0;
     for (std::uint32_t i = 0; i < set.size(); ++i) {
-      if (!is_candidate(set, ctx, i, *tier)) continue;
       const BackendState& s = set[i].state();
+      const auto requests = s.accounting.dispatched_total.load(std::memory_order_relaxed);
+      dispatched += requests;
+      if (!is_candidate(set, ctx, i, *tier)) continue;
       fleet_work += s.estimates.prefill_rate_work.load(std::memory_order_relaxed);
       fleet_seconds += s.estimates.prefill_rate_seconds.load(std::memory_order_relaxed);
       if (const auto d = learned_decode_seconds(s)) {
@@ -115,28 +123,15 @@ class CostPolicy final : public Policy {
         ++decoded;
       }
       work_total += static_cast<double>(s.accounting.dispatched_prefill_work_total.load(std::memory_order_relaxed));
-      requests_total += static_cast<double>(s.accounting.dispatched_total.load(std::memory_order_relaxed));
+      requests_total += static_cast<double>(requests);
+      pending_sum += static_cast<double>(pending_of(s, now));
+      ++counted;
     }
     const double fleet_rate = fleet_seconds > 0 ? fleet_work / fleet_seconds : config_.initial_prefill_rate;
     const double fleet_decode = decoded > 0 ? decode_sum / decoded : nanos_to_seconds(config_.default_decode_time);
     const double prompt = features.prompt_tokens;
     const double mean_work = requests_total > 0 ? work_total / requests_total
                                                 : prefill_work(prompt, 0, config_.model.attention_tokens);
-
-    // Congestion: requests waiting for their prefill per candidate. Each of them (and each that
-    // arrives while they wait) is delayed by the work this request adds, so under load the request's
-    // own work weighs (1 + congestion_weight x congestion) times: cache hits matter more.
-    // Requests held in the gateway's own queue wait too: the head of a FIFO queue that has waited W
-    // seconds has about (dispatch rate x W) requests behind it.
-    double pending_sum = 0;
-    std::uint32_t counted = 0;
-    std::uint64_t dispatched = 0;
-    for (std::uint32_t i = 0; i < set.size(); ++i) {
-      dispatched += set[i].state().accounting.dispatched_total.load(std::memory_order_relaxed);
-      if (!is_candidate(set, ctx, i, *tier)) continue;
-      pending_sum += static_cast<double>(pending_of(set[i].state(), now));
-      ++counted;
-    }
     update_dispatch_rate(dispatched, now);
     if (features.arrival > 0 && now > features.arrival) {
       pending_sum += dispatch_rate_ * nanos_to_seconds(now - features.arrival);
@@ -276,7 +271,7 @@ PolicyDescriptor cost_policy() {
       duration_param("prefill_rate_decay", "30s", "time constant of the learned prefill rate", 0.001, 86400),
       double_param("prefill_rate_prior_work", "65536",
                    "work tokens of evidence a backend's own measurement needs to outweigh the fleet mean", 0, 1e12),
-      duration_param("hold_queue", "500ms", "hold the request when every backend would queue it longer; 0 = never hold",
+      duration_param("hold_queue", "2s", "hold the request when every backend would queue it longer; 0 = never hold",
                      0, 3600),
       double_param("kv_hold", "1.0", "hold when every busy backend's KV demand exceeds this fraction; 0 = never", 0, 100),
       double_param("kv_high", "0.9", "KV demand fraction above which the KV wait is added", 0, 10),

@@ -133,7 +133,7 @@ TEST(CostPolicyTest, AFasterMeasuredBackendWinsWhatWouldBeATie) {
 }
 
 TEST(CostPolicyTest, HoldsTheRequestWhileEveryBackendIsSaturated) {
-  CostFixture fx(2);
+  CostFixture fx(2, {{"hold_queue", "500ms"}});
   fx.rate(0, 20000);
   fx.rate(1, 20000);
   fx.queue(0, 12000, 3);  // 0.6 s queued

@@ -20,6 +20,11 @@ void advance_stamp(std::atomic<Nanos>& stamp, Nanos now) {
 
 }  // namespace
 
+std::uint64_t next_backend_state_uid() {
+  static std::atomic<std::uint64_t> counter{0};
+  return counter.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
 void PeakEwma::observe(double x_nanos, Nanos now, Nanos tau) {
   x_nanos = std::max(x_nanos, 0.0);
   double cur = value_.load(std::memory_order_relaxed);

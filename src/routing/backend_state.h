@@ -125,11 +125,19 @@ struct alignas(kCacheLineBytes) ScrapedMetrics {
   std::atomic<std::uint64_t> num_preemptions{0};       ///< cumulative preemptions
 };
 
+/// Any thread. A process-wide unique, never reused identity for a new BackendState.
+std::uint64_t next_backend_state_uid();
+
 /// Per-backend live state. See the file comment for the threading rules.
 struct BackendState {
   BackendState() = default;
   BackendState(const BackendState&) = delete;
   BackendState& operator=(const BackendState&) = delete;
+
+  /// Unique in the process and never reused (unlike the object's address): services that keep
+  /// per-backend data of their own (prefix indexes) key it by this, so a state freed and another
+  /// allocated at the same address are never confused.
+  const std::uint64_t uid = next_backend_state_uid();
 
   // --- Request accounting: written by workers on every request (dispatch_accounting.h only). ---
   struct alignas(kCacheLineBytes) Accounting {

@@ -222,7 +222,7 @@ class PinCounts {
 
 struct PrefixIndex::Slot {
   std::mutex mutex;
-  std::atomic<const BackendState*> owner{nullptr};  // identity only, never dereferenced
+  std::atomic<std::uint64_t> owner{0};  // BackendState::uid of the backend; 0 = free
   KeyRing ring;
   std::uint64_t live = 0;           // entries held (= ring size)
   std::uint64_t capacity = 0;       // configured capacity, entries
@@ -270,7 +270,7 @@ std::uint32_t PrefixIndex::find_slot(const BackendState& state) const {
   if ((v >> 32) == id_) {
     const auto slot = static_cast<std::uint32_t>(v & 0xffffffffu) - 1;
     const Slot* s = slot < kMaxSlots ? slots_[slot].load(std::memory_order_acquire) : nullptr;
-    if (s != nullptr && s->owner.load(std::memory_order_acquire) == &state) return slot;
+    if (s != nullptr && s->owner.load(std::memory_order_acquire) == state.uid) return slot;
   }
   // The state's field names another index (the same backend state used with two indices) or a slot
   // that was released: look it up the slow way.
@@ -278,7 +278,7 @@ std::uint32_t PrefixIndex::find_slot(const BackendState& state) const {
   const std::uint32_t used = slots_used_.load(std::memory_order_relaxed);
   for (std::uint32_t i = 0; i < used; ++i) {
     const Slot* s = slots_[i].load(std::memory_order_relaxed);
-    if (s != nullptr && s->owner.load(std::memory_order_relaxed) == &state) return i;
+    if (s != nullptr && s->owner.load(std::memory_order_relaxed) == state.uid) return i;
   }
   return kNoSlot;
 }
@@ -290,9 +290,9 @@ std::uint32_t PrefixIndex::slot_for(const BackendState& state) {
   std::uint32_t slot = kNoSlot;
   for (std::uint32_t i = 0; i < used; ++i) {
     const Slot* s = slots_[i].load(std::memory_order_relaxed);
-    const BackendState* owner = s == nullptr ? nullptr : s->owner.load(std::memory_order_relaxed);
-    if (owner == &state) return i;  // assigned by another thread meanwhile
-    if (owner == nullptr && slot == kNoSlot) slot = i;
+    const std::uint64_t owner = s == nullptr ? 0 : s->owner.load(std::memory_order_relaxed);
+    if (owner == state.uid) return i;  // assigned by another thread meanwhile
+    if (owner == 0 && slot == kNoSlot) slot = i;
   }
   if (slot == kNoSlot) {
     if (used == kMaxSlots) return kNoSlot;
@@ -307,7 +307,7 @@ std::uint32_t PrefixIndex::slot_for(const BackendState& state) {
     s->live = 0;
     s->capacity = 0;
     s->effective_capacity = 0;
-    s->owner.store(&state, std::memory_order_release);
+    s->owner.store(state.uid, std::memory_order_release);
   }
   auto& field = const_cast<BackendState&>(state).prefix.index_slot;
   std::uint64_t expected = field.load(std::memory_order_relaxed);
@@ -441,7 +441,7 @@ std::uint64_t PrefixIndex::record_impl(std::span<const std::uint64_t> hashes, co
     if (slot == kNoSlot) return false;
     Slot& s = *slots_[slot].load(std::memory_order_acquire);
     std::lock_guard slot_lock(s.mutex);
-    if (s.owner.load(std::memory_order_relaxed) != &state) continue;  // released meanwhile: resolve again
+    if (s.owner.load(std::memory_order_relaxed) != state.uid) continue;  // released meanwhile: resolve again
     std::vector<std::uint64_t>* pinned = nullptr;
     std::uint64_t handle = 1;  // non-zero: recorded
     if (pin) {
@@ -523,7 +523,7 @@ void PrefixIndex::report(const BackendState& state, std::uint32_t predicted_bloc
   if (slot == kNoSlot) return;
   Slot& s = *slots_[slot].load(std::memory_order_acquire);
   std::lock_guard lock(s.mutex);
-  if (s.owner.load(std::memory_order_relaxed) != &state || s.capacity == 0) return;
+  if (s.owner.load(std::memory_order_relaxed) != state.uid || s.capacity == 0) return;
   const double cap = static_cast<double>(s.capacity);
   // Engines count only whole 16-token blocks and always recompute the last one, and the index works
   // in strides: small shortfalls are rounding, not evidence.
@@ -542,7 +542,7 @@ void PrefixIndex::evict() {
     Slot* s = slots_[i].load(std::memory_order_acquire);
     if (s == nullptr) continue;
     std::lock_guard lock(s->mutex);
-    if (s->owner.load(std::memory_order_relaxed) == nullptr) continue;
+    if (s->owner.load(std::memory_order_relaxed) == 0) continue;
     evict_slot_locked(i, *s, s->effective_capacity);
   }
 }
@@ -553,10 +553,10 @@ void PrefixIndex::retain(const BackendSet& set) {
   for (std::uint32_t i = 0; i < used; ++i) {
     Slot* s = slots_[i].load(std::memory_order_relaxed);
     if (s == nullptr) continue;
-    const BackendState* owner = s->owner.load(std::memory_order_relaxed);
-    if (owner == nullptr) continue;
+    const std::uint64_t owner = s->owner.load(std::memory_order_relaxed);
+    if (owner == 0) continue;
     bool present = false;
-    for (const Backend& b : set.backends()) present = present || &b.state() == owner;
+    for (const Backend& b : set.backends()) present = present || b.state().uid == owner;
     if (present) continue;
     std::lock_guard lock(s->mutex);
     const std::uint64_t bit = std::uint64_t{1} << (i % 64);
@@ -578,7 +578,7 @@ void PrefixIndex::retain(const BackendSet& set) {
     ++s->generation;
     s->capacity = 0;
     s->effective_capacity = 0;
-    s->owner.store(nullptr, std::memory_order_release);
+    s->owner.store(0, std::memory_order_release);
   }
 }
 
@@ -598,7 +598,7 @@ PrefixIndexStats PrefixIndex::stats() const {
     out.entries += s->live;
     out.bytes += s->ring.capacity() * sizeof(std::uint64_t) + sizeof(Slot) + s->pins.capacity() * 16;
     for (const auto& keys : s->pin_records) out.bytes += keys.capacity() * sizeof(std::uint64_t);
-    if (s->owner.load(std::memory_order_relaxed) != nullptr) ++out.backends;
+    if (s->owner.load(std::memory_order_relaxed) != 0) ++out.backends;
   }
   out.bytes += (std::uint64_t{stripe_mask_} + 1) * sizeof(Stripe) + kMaxSlots * sizeof(std::atomic<Slot*>);
   return out;

@@ -55,17 +55,36 @@ struct LlmdConfig {
 };
 
 /// GIE's prefix indexer: hash -> servers, and per server an LRU of hashes whose eviction removes the
-/// server from the hash's set. Servers are identified by url (pod name in GIE).
+/// server from the hash's set. Servers are identified by their BackendState (GIE: the pod), which a
+/// backend keeps across reloads as long as its url stays.
 class LlmdIndexer {
  public:
   explicit LlmdIndexer(std::uint32_t capacity) : capacity_(capacity) {}
 
-  /// Server id for a url (registers it on first use). Takes the write lock.
-  std::uint32_t server_id(const std::string& url) {
+  /// Server id for a backend (registers it on first use). Takes the write lock.
+  std::uint32_t server_id(const BackendState& state) {
     std::unique_lock lock(mutex_);
-    auto [it, added] = ids_.emplace(url, static_cast<std::uint32_t>(lrus_.size()));
+    auto [it, added] = ids_.emplace(state.uid, static_cast<std::uint32_t>(lrus_.size()));
     if (added) lrus_.emplace_back();
     return it->second;
+  }
+
+  /// Forgets what was recorded for backends that are not in `set` (their ids are not reused).
+  void retain(const BackendSet& set) {
+    std::unique_lock lock(mutex_);
+    for (auto it = ids_.begin(); it != ids_.end();) {
+      bool present = false;
+      for (const Backend& b : set.backends()) present = present || b.state().uid == it->first;
+      if (present) {
+        ++it;
+        continue;
+      }
+      Lru& lru = lrus_[it->second];
+      for (const std::uint64_t h : lru.order) remove_server(h, it->second);
+      lru.order.clear();
+      lru.where.clear();
+      it = ids_.erase(it);
+    }
   }
 
   /// Servers recorded for `hash`, or nullptr. Caller holds the read lock.
@@ -116,7 +135,7 @@ class LlmdIndexer {
 
   std::uint32_t capacity_;
   std::shared_mutex mutex_;
-  std::unordered_map<std::string, std::uint32_t> ids_;
+  std::unordered_map<std::uint64_t, std::uint32_t> ids_;  // BackendState::uid -> server id
   std::vector<Lru> lrus_;
   std::unordered_map<std::uint64_t, std::vector<std::uint32_t>> hash_to_servers_;
 };
@@ -204,7 +223,7 @@ class LlmdDefaultPolicy final : public Policy {
     SnapshotMap& m = maps_[0].used <= maps_[1].used ? maps_[0] : maps_[1];
     m.generation = set.generation();
     m.server_of.clear();
-    for (const Backend& b : set.backends()) m.server_of.push_back(indexer_->server_id(b.url));
+    for (const Backend& b : set.backends()) m.server_of.push_back(indexer_->server_id(b.state()));
     m.used = ++uses_;
     current_ = &m;
     std::uint32_t max_id = 0;
@@ -244,6 +263,7 @@ class LlmdFactory final : public PolicyFactory {
       : config_(config), indexer_(std::make_shared<LlmdIndexer>(config.lru_capacity)) {}
   std::string_view name() const override { return "llmd_default"; }
   std::unique_ptr<Policy> create() const override { return std::make_unique<LlmdDefaultPolicy>(config_, indexer_); }
+  void prepare(const BackendSet& set) const override { indexer_->retain(set); }
 
  private:
   LlmdConfig config_;

@@ -127,6 +127,11 @@ class SglangCacheAwarePolicy final : public Policy {
       shared_->next_eviction.compare_exchange_strong(due, now + config_.eviction_interval, std::memory_order_relaxed);
       return;
     }
+    if (due - now > config_.eviction_interval) {
+      // The clock is behind the deadline by more than a period (a new run on a fresh clock): re-arm.
+      shared_->next_eviction.compare_exchange_strong(due, now + config_.eviction_interval, std::memory_order_relaxed);
+      return;
+    }
     if (now < due) return;
     if (shared_->next_eviction.compare_exchange_strong(due, now + config_.eviction_interval, std::memory_order_relaxed)) {
       shared_->tree.evict();

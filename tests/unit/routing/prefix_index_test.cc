@@ -243,6 +243,21 @@ TEST(PrefixIndexTest, RetainDropsRemovedBackends) {
   EXPECT_EQ(index.match_one(a, (*set)[2].state()), 10u);
 }
 
+TEST(PrefixIndexTest, AFreshFleetStartsEmptyEvenWhereStatesReuseAddresses) {
+  // An offline evaluator builds fleet after fleet for one factory: new states may be allocated where
+  // freed ones were. The index keys backends by BackendState::uid, never by address.
+  PrefixIndex index(exact());
+  const auto a = chain(20, 95);
+  for (int run = 0; run < 20; ++run) {
+    auto set = make_equal_set(2);
+    index.retain(*set);
+    EXPECT_EQ(index.match_one(a, (*set)[0].state()), 0u) << run;
+    EXPECT_EQ(index.stats().entries, 0u) << run;
+    index.record(a, (*set)[0]);
+    EXPECT_EQ(index.match_one(a, (*set)[0].state()), 20u);
+  }
+}
+
 TEST(PrefixIndexTest, CachedTokensAreWholeBlocksCappedBelowThePrompt) {
   PrefixIndex index(exact());
   EXPECT_EQ(index.cached_tokens(10, 20, 320), 160u);   // 16 tokens per block

@@ -122,7 +122,7 @@ struct alignas(kCacheLineBytes) ScrapedMetrics {
   /// KV cache size in tokens (vLLM cache_config_info num_gpu_blocks x block_size, or
   /// kv_cache_size_tokens); 0 = not reported. Bounds the prefix index when no hint is configured.
   std::atomic<std::uint64_t> kv_capacity_tokens{0};
-  std::atomic<std::uint64_t> num_preemptions{0};       ///< cumulative preemptions
+  std::atomic<std::uint64_t> num_preemptions{0};  ///< cumulative preemptions
 };
 
 /// Any thread. A process-wide unique, never reused identity for a new BackendState.

@@ -85,7 +85,8 @@ DispatchTicket DispatchAccounting::dispatch(BackendSetPtr set, std::uint32_t ind
   t.dispatched_at_ = now;
   if (PrefixIndex* prefix = config_.prefix_index.get(); prefix != nullptr && !features.block_hashes.empty()) {
     t.predicted_blocks_ = prefix->match_one(features.block_hashes, state);
-    t.predicted_cached_ = prefix->cached_tokens(t.predicted_blocks_, features.block_hashes.size(), features.prompt_tokens);
+    t.predicted_cached_ =
+        prefix->cached_tokens(t.predicted_blocks_, features.block_hashes.size(), features.prompt_tokens);
     t.prefix_index_ = prefix;
     t.pin_ = prefix->record_pinned(features.block_hashes, backend);
     state.prefix.predicted_cached_tokens_total.fetch_add(t.predicted_cached_, std::memory_order_relaxed);
@@ -97,7 +98,8 @@ DispatchTicket DispatchAccounting::dispatch(BackendSetPtr set, std::uint32_t ind
   acc.outstanding_prefill_tokens.fetch_add(features.prompt_tokens, std::memory_order_relaxed);
   acc.outstanding_uncached_tokens.fetch_add(t.uncached_, std::memory_order_relaxed);
   const std::int64_t outstanding_before = acc.outstanding_prefill_work.fetch_add(t.work_, std::memory_order_relaxed);
-  const std::int64_t cumulative_before = acc.dispatched_prefill_work_total.fetch_add(t.work_, std::memory_order_relaxed);
+  const std::int64_t cumulative_before =
+      acc.dispatched_prefill_work_total.fetch_add(t.work_, std::memory_order_relaxed);
   t.mark_ = cumulative_before + t.work_;
   acc.dispatched_prompt_tokens_total.fetch_add(features.prompt_tokens, std::memory_order_relaxed);
   acc.dispatched_total.fetch_add(1, std::memory_order_relaxed);
@@ -125,7 +127,8 @@ void DispatchAccounting::report_usage(DispatchTicket& ticket, const PromptUsage&
   }
 }
 
-void DispatchAccounting::first_token(DispatchTicket& ticket, Nanos now, Policy* policy, const PromptUsage& usage) const {
+void DispatchAccounting::first_token(DispatchTicket& ticket, Nanos now, Policy* policy,
+                                     const PromptUsage& usage) const {
   if (!ticket.active() || ticket.first_token_at_ != kNever) return;
   ticket.first_token_at_ = now;
   BackendState& s = ticket.backend().state();

@@ -20,8 +20,8 @@ void PrefillRateLearner::lock(BackendState& s) {
 
 void PrefillRateLearner::unlock(BackendState& s) { s.estimates.learner_busy.store(false, std::memory_order_release); }
 
-void PrefillRateLearner::note_dispatch(BackendState& s, std::int64_t outstanding_before,
-                                       std::int64_t cumulative_before, Nanos now) {
+void PrefillRateLearner::note_dispatch(BackendState& s, std::int64_t outstanding_before, std::int64_t cumulative_before,
+                                       Nanos now) {
   if (outstanding_before > 0) return;
   lock(s);
   auto& e = s.estimates;
@@ -85,7 +85,8 @@ void observe_decode_seconds(BackendState& s, double seconds, Nanos now, Nanos ta
   if (seconds < 0) seconds = 0;
   const Nanos last = e.decode_seconds_at.exchange(now, std::memory_order_relaxed);
   double w = 0.0;  // first sample: take it as is
-  if (last != kNever && tau > 0) w = std::exp(-static_cast<double>(std::max<Nanos>(now - last, 0)) / static_cast<double>(tau));
+  if (last != kNever && tau > 0)
+    w = std::exp(-static_cast<double>(std::max<Nanos>(now - last, 0)) / static_cast<double>(tau));
   double cur = e.decode_seconds.load(std::memory_order_relaxed);
   while (!e.decode_seconds.compare_exchange_weak(cur, w * cur + (1.0 - w) * seconds, std::memory_order_relaxed)) {
   }

@@ -95,8 +95,8 @@ class PrefillRateLearner {
   /// Request thread. A request whose cumulative mark (dispatched work up to and including its own)
   /// is `mark` produced its first token at `now`; it was dispatched at `dispatched_at`. `kv_usage` is
   /// the backend's KV usage (0-1) as last scraped.
-  static void note_first_token(BackendState& s, const EstimatorConfig& config, std::int64_t mark,
-                               Nanos dispatched_at, Nanos now, double kv_usage);
+  static void note_first_token(BackendState& s, const EstimatorConfig& config, std::int64_t mark, Nanos dispatched_at,
+                               Nanos now, double kv_usage);
 
  private:
   static void lock(BackendState& s);

@@ -67,10 +67,10 @@ enum class Outcome : std::uint8_t {
 /// Timings of a completed request, as told to Policy::on_complete.
 struct Completion {
   Outcome outcome = Outcome::kOk;
-  Nanos elapsed = 0;                ///< dispatch -> completion
-  std::optional<Nanos> ttft;        ///< dispatch -> first token, if one arrived
-  std::uint32_t output_tokens = 0;  ///< tokens received
-  std::uint32_t prompt_tokens = 0;  ///< the request's prompt tokens (estimate, or the backend's usage figure)
+  Nanos elapsed = 0;                          ///< dispatch -> completion
+  std::optional<Nanos> ttft;                  ///< dispatch -> first token, if one arrived
+  std::uint32_t output_tokens = 0;            ///< tokens received
+  std::uint32_t prompt_tokens = 0;            ///< the request's prompt tokens (estimate, or the backend's usage figure)
   std::uint32_t predicted_cached_tokens = 0;  ///< prefix-index prediction at dispatch (0 without an index)
   std::optional<std::uint32_t> cached_tokens;  ///< backend-reported cached prompt tokens, if reported
 };

@@ -65,7 +65,8 @@ struct alignas(64) PrefixIndex::Stripe {
 
   Record& insert_new(std::uint64_t key) {
     if (static_cast<double>(count + 1) > kMaxLoad * static_cast<double>(table.size())) {
-      rehash(std::max<std::size_t>(kMinTable, static_cast<std::size_t>(static_cast<double>(table.size()) * kGrowFactor) + 1));
+      rehash(std::max<std::size_t>(kMinTable,
+                                   static_cast<std::size_t>(static_cast<double>(table.size()) * kGrowFactor) + 1));
     }
     const std::size_t cap = table.size();
     std::size_t i = home_of(key, cap);
@@ -394,8 +395,7 @@ std::uint32_t PrefixIndex::first_holder(std::span<const std::uint64_t> hashes, s
   return r->creator;
 }
 
-bool PrefixIndex::record(std::span<const std::uint64_t> hashes, const Backend& backend,
-                         std::uint64_t capacity_tokens) {
+bool PrefixIndex::record(std::span<const std::uint64_t> hashes, const Backend& backend, std::uint64_t capacity_tokens) {
   return record_impl(hashes, backend, capacity_tokens, false) != 0;
 }
 
@@ -457,9 +457,9 @@ std::uint64_t PrefixIndex::record_impl(std::span<const std::uint64_t> hashes, co
       handle = make_pin(slot, s.generation, record_index);
     }
     if (s.capacity != capacity) {
-      s.effective_capacity = s.capacity == 0 ? static_cast<double>(capacity)
-                                             : s.effective_capacity * static_cast<double>(capacity) /
-                                                   static_cast<double>(s.capacity);
+      s.effective_capacity =
+          s.capacity == 0 ? static_cast<double>(capacity)
+                          : s.effective_capacity * static_cast<double>(capacity) / static_cast<double>(s.capacity);
       s.capacity = capacity;
     }
     const std::uint32_t group = slot / 64;
@@ -529,7 +529,8 @@ void PrefixIndex::report(const BackendState& state, std::uint32_t predicted_bloc
   // in strides: small shortfalls are rounding, not evidence.
   const std::uint32_t tolerance = std::max(2 * config_.stride * 1u, predicted_blocks / 8);
   if (actual_blocks + tolerance < predicted_blocks) {
-    s.effective_capacity = std::max(config_.min_capacity_fraction * cap, s.effective_capacity * (1.0 - config_.shrink_step));
+    s.effective_capacity =
+        std::max(config_.min_capacity_fraction * cap, s.effective_capacity * (1.0 - config_.shrink_step));
   } else {
     s.effective_capacity = std::min(cap, s.effective_capacity + config_.recover_step * cap);
   }

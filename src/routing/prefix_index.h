@@ -63,7 +63,7 @@
 namespace kvroute::routing {
 
 struct PrefixIndexConfig {
-  std::uint32_t stride = 4;            ///< track every stride-th block hash (>= 1)
+  std::uint32_t stride = 4;             ///< track every stride-th block hash (>= 1)
   std::uint32_t tokens_per_block = 16;  ///< tokens of one 64-byte prefix block (4 bytes per token)
   /// Per-backend capacity when neither a hint nor a scrape gives one: an 8B model on an 80 GB GPU.
   std::uint64_t default_capacity_tokens = 400'000;
@@ -77,19 +77,19 @@ struct PrefixIndexConfig {
 };
 
 struct PrefixIndexStats {
-  std::uint64_t entries = 0;        ///< tracked (backend, block) pairs
-  std::uint64_t blocks = 0;         ///< distinct tracked block hashes (records)
-  std::uint64_t bytes = 0;          ///< heap bytes of tables and rings
-  std::uint32_t backends = 0;       ///< slots in use
+  std::uint64_t entries = 0;   ///< tracked (backend, block) pairs
+  std::uint64_t blocks = 0;    ///< distinct tracked block hashes (records)
+  std::uint64_t bytes = 0;     ///< heap bytes of tables and rings
+  std::uint32_t backends = 0;  ///< slots in use
   double bytes_per_entry() const { return entries ? static_cast<double>(bytes) / static_cast<double>(entries) : 0.0; }
 };
 
 /// Per-backend figures of the index, for reports and tests.
 struct PrefixIndexBackendStats {
-  std::uint64_t entries = 0;             ///< tracked blocks held
-  std::uint64_t pinned_entries = 0;      ///< of which pinned by requests in flight
-  std::uint64_t capacity_entries = 0;    ///< configured capacity, in tracked blocks
-  double effective_capacity_entries = 0; ///< after corrections
+  std::uint64_t entries = 0;              ///< tracked blocks held
+  std::uint64_t pinned_entries = 0;       ///< of which pinned by requests in flight
+  std::uint64_t capacity_entries = 0;     ///< configured capacity, in tracked blocks
+  double effective_capacity_entries = 0;  ///< after corrections
 };
 
 class PrefixIndex {
@@ -118,9 +118,8 @@ class PrefixIndex {
   /// group; the order within a group is unspecified. No allocation.
   template <class OnRun>
   void match(std::span<const std::uint64_t> hashes, std::span<const std::uint64_t> wanted, OnRun&& on_run) const {
-    match_impl(hashes, wanted, &on_run, [](void* f, std::uint32_t slot, std::uint32_t blocks) {
-      (*static_cast<OnRun*>(f))(slot, blocks);
-    });
+    match_impl(hashes, wanted, &on_run,
+               [](void* f, std::uint32_t slot, std::uint32_t blocks) { (*static_cast<OnRun*>(f))(slot, blocks); });
   }
 
   /// Any thread. The slot that first recorded the block at position `block` of `hashes` (the block
@@ -189,7 +188,7 @@ class PrefixIndex {
   std::uint32_t stripe_mask_;
   std::unique_ptr<Stripe[]> stripes_;
   std::unique_ptr<std::atomic<Slot*>[]> slots_;
-  mutable std::mutex registry_mutex_;               // slot assignment and release
+  mutable std::mutex registry_mutex_;                // slot assignment and release
   std::vector<std::unique_ptr<Slot>> slot_storage_;  // owns every Slot ever made (kMaxSlots max)
   std::atomic<std::uint32_t> slots_used_{0};         // one past the highest slot ever assigned
 };

@@ -31,22 +31,22 @@ namespace kvroute::routing {
 struct TtftModelConfig {
   double attention_tokens = 32768;  ///< estimators.h prefill_work
   double decode_interference = 0.15;
-  double kv_high = 0.9;             ///< KV demand fraction above which admission waits
+  double kv_high = 0.9;  ///< KV demand fraction above which admission waits
   double kv_penalty_weight = 1.0;
 };
 
 /// What the model needs to know about one backend for one request.
 struct TtftInputs {
-  double prompt_tokens = 0;         ///< P
-  double cached_tokens = 0;         ///< H (prefix index prediction)
-  double prefill_rate = 0;          ///< R, work tokens/s at no decode load (> 0)
-  double outstanding_work = 0;      ///< gateway-side prefill work ahead, work tokens
-  double hidden_requests = 0;       ///< scraped waiting requests the gateway does not account for
-  double mean_request_work = 0;     ///< work tokens per request, for the hidden ones
-  double kv_usage = 0;              ///< scraped, 0-1
-  double kv_capacity_tokens = 0;    ///< C
-  double pending_prompt_tokens = 0; ///< prompt tokens dispatched, no first token yet
-  double decode_seconds = 0;        ///< learned decode phase, seconds
+  double prompt_tokens = 0;          ///< P
+  double cached_tokens = 0;          ///< H (prefix index prediction)
+  double prefill_rate = 0;           ///< R, work tokens/s at no decode load (> 0)
+  double outstanding_work = 0;       ///< gateway-side prefill work ahead, work tokens
+  double hidden_requests = 0;        ///< scraped waiting requests the gateway does not account for
+  double mean_request_work = 0;      ///< work tokens per request, for the hidden ones
+  double kv_usage = 0;               ///< scraped, 0-1
+  double kv_capacity_tokens = 0;     ///< C
+  double pending_prompt_tokens = 0;  ///< prompt tokens dispatched, no first token yet
+  double decode_seconds = 0;         ///< learned decode phase, seconds
 };
 
 /// The model's output for one backend, in seconds (kv_penalty already weighted).
@@ -54,7 +54,7 @@ struct TtftPrediction {
   double queue = 0;
   double prefill = 0;
   double kv_penalty = 0;
-  double kv_demand = 0;  ///< D / C
+  double kv_demand = 0;                                        ///< D / C
   double wait() const { return std::max(queue, kv_penalty); }  ///< before its own prefill starts
   double total() const { return wait() + prefill; }
 };

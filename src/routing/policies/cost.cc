@@ -11,44 +11,49 @@
  *              attention over the cached prefix c,
  *     both over the backend's measured prefill rate, learned online from its first tokens (everything
  *              dispatched before a request is prefilled when its first token arrives; estimators.h),
- *              slowed by its decode load: rate / (1 + decode_interference x kv_usage), since every
- *              vLLM step also reads the KV of every running sequence; a backend not measured yet is
- *              assumed to be as fast as the measured mean of the fleet (initial_prefill_rate before any
- *              measurement),
+ *              blended with prefill_rate_prior_work work tokens of evidence at the fleet's pooled
+ *              rate (initial_prefill_rate before anything is measured), so that a backend measured
+ *              on little work or not for a while is taken to be like the rest; and slowed by its
+ *              decode load: rate / (1 + decode_interference x kv_usage), since every vLLM step also
+ *              reads the KV of every running sequence,
  *     KV       when the KV the backend will need (scraped usage + prompts waiting for admission + this
  *              prompt) exceeds kv_high of its capacity, the time for running requests to free the
  *              excess: decode_time x excess / used (decode_time learned per backend), weighted by
- *              kv_penalty_weight; this is also where preemptions happen.
+ *              kv_penalty_weight. The backend prefills what is queued while KV frees, so the wait is
+ *              the longer of the two, not their sum.
  *   Own prefill work weighs (1 + congestion_weight x congestion) times, where congestion is the
  *   number of requests waiting for a prefill per backend (at the backends, and in the gateway's queue:
  *   the dispatch rate x how long this request has been held): each of them, and each that arrives
- *   while they wait, is delayed by the work a request adds (the marginal cost of work in a FIFO queue,
- *   with Little's law), so the busier the fleet, the more a prefix-cache hit is worth over a shorter
- *   queue. The lowest cost wins; candidates within tie_epsilon (relative) + tie_floor (absolute) of it
- *   are near-equal: two of them are drawn at random and the one with fewer requests in flight is
- *   taken, so that gateway replicas reading the same state do not all pick the same backend and
- *   decode load stays even when the prediction cannot tell backends apart. Heterogeneous backends are weighted by measured speed, not by
- *   configured weight (weights are ignored).
- *   Late binding: when even the best candidate would queue longer than hold_queue before its own
- *   prefill starts (queue + KV wait), or every candidate's KV demand exceeds kv_hold of its capacity
+ *   while they wait, is delayed by the work a request adds (the marginal cost of work in a FIFO
+ *   queue, with Little's law), so the busier the fleet, the more a prefix-cache hit is worth against a
+ *   shorter queue. The lowest cost wins; candidates within tie_epsilon (relative) + tie_floor
+ *   (absolute) of it are near-equal: two of them are drawn at random and the one with fewer requests
+ *   in flight is taken, so that gateway replicas reading the same state do not all pick the same
+ *   backend and decode load stays even when the prediction cannot tell backends apart. Heterogeneous
+ *   backends are weighted by measured speed, not by configured weight (weights are ignored).
+ *   Late binding: when even the best candidate would wait longer than hold_queue before its own
+ *   prefill starts (queue or KV wait), or every candidate's KV demand exceeds kv_hold of its capacity
  *   while it has work of its own, pick() returns nullopt: the request stays in the gateway's queue and
  *   is offered again when a backend's state changes (first token, completion, scrape), so it is bound
- *   with fresh state to whichever backend frees first, instead of waiting in one backend's queue
- *   behind work that may take longer than predicted. An idle backend never holds a request.
+ *   with fresh state to whichever backend frees first instead of queueing behind work that may take
+ *   longer than predicted. An idle backend never holds a request. Holding early costs cache affinity
+ *   (the request goes to whichever backend frees first), hence a threshold of seconds.
  *   Scraped figures older than metrics_max_age are ignored (treated as absent).
  * Knobs (defaults make sense for any fleet; none is fitted to a trace):
- *   attention_tokens 32768 (prompt length at which attention costs as much as the GEMMs: about 20k for
- *     8B and 40k for 70B models on H100-class GPUs), decode_interference 0.15, initial_prefill_rate
- *     20000 work tokens/s, prefill_rate_decay 30s, prefill_rate_prior_work 65536, hold_queue 2s (0 = never hold), kv_hold 1.0
- *     (0 = never hold on KV), kv_high 0.9, kv_penalty_weight 1.0, default_decode_time 10s,
- *     congestion_weight 1 (0 = pure TTFT), tie_epsilon 0.05, tie_floor 5ms, metrics_max_age 1s, index_stride 4 blocks (64 tokens),
- *     default_kv_capacity_tokens 400000 (when a backend has no capacity hint and reports none).
- * Source: kvroute's own. The queue model is shortest-expected-delay routing (SED) with a work-based
- *   queue; the prefix index and the pick from predicted TTFT follow the idea of Mooncake's
- *   "Conductor" (Qin et al., FAST 2025) and of Preble (Srivatsa et al., ICLR 2025); late binding is the
- *   central queue of Sparrow-style schedulers.
+ *   attention_tokens 32768 (prompt length at which attention costs as much as the GEMMs: about 20k
+ *   for 8B and 40k for 70B models on H100-class GPUs), decode_interference 0.15,
+ *   initial_prefill_rate 20000 work tokens/s, prefill_rate_decay 30s, prefill_rate_prior_work 65536,
+ *   congestion_weight 1 (0 = predicted TTFT alone), hold_queue 2s (0 = never hold), kv_hold 1.0
+ *   (0 = never hold on KV), kv_high 0.9, kv_penalty_weight 1.0, default_decode_time 10s,
+ *   tie_epsilon 0.05, tie_floor 5ms, metrics_max_age 1s, index_stride 4 blocks (64 tokens),
+ *   default_kv_capacity_tokens 400000 (a backend with no capacity hint that reports none).
+ * Source: kvroute's own. The queue model is shortest-expected-delay routing with a work-based queue;
+ *   choosing by predicted TTFT with a prefix-cache index follows the idea of Mooncake's "Conductor"
+ *   (Qin et al., FAST 2025) and of Preble (Srivatsa et al., ICLR 2025); late binding is a central
+ *   queue in front of the backends' own.
  * Cost per pick: one prefix-index lookup over all candidates (O(d log n) probes, PrefixIndex::match),
- *   then O(candidates) arithmetic and atomic loads. No allocation except on a new snapshot.
+ *   then O(candidates) arithmetic, atomic loads and one exp() each. No allocation except on a new
+ *   snapshot.
  */
 #include <algorithm>
 #include <cmath>
@@ -90,8 +95,7 @@ class CostPolicy final : public Policy {
 
   std::string_view name() const override { return "cost"; }
 
-  std::optional<std::uint32_t> pick(const RequestFeatures& features, const BackendSet& set,
-                                    PickContext& ctx) override {
+  std::optional<std::uint32_t> pick(const RequestFeatures& features, const BackendSet& set, PickContext& ctx) override {
     const auto tier = select_tier(set, ctx);
     if (!tier) return std::nullopt;
     if (set.generation() != generation_ || cost_.size() != set.size()) {
@@ -130,8 +134,8 @@ class CostPolicy final : public Policy {
     const double fleet_rate = fleet_seconds > 0 ? fleet_work / fleet_seconds : config_.initial_prefill_rate;
     const double fleet_decode = decoded > 0 ? decode_sum / decoded : nanos_to_seconds(config_.default_decode_time);
     const double prompt = features.prompt_tokens;
-    const double mean_work = requests_total > 0 ? work_total / requests_total
-                                                : prefill_work(prompt, 0, config_.model.attention_tokens);
+    const double mean_work =
+        requests_total > 0 ? work_total / requests_total : prefill_work(prompt, 0, config_.model.attention_tokens);
     update_dispatch_rate(dispatched, now);
     if (features.arrival > 0 && now > features.arrival) {
       pending_sum += dispatch_rate_ * nanos_to_seconds(now - features.arrival);
@@ -161,7 +165,8 @@ class CostPolicy final : public Policy {
         in.kv_usage = s.scraped.kv_usage.load(std::memory_order_relaxed);
         const std::int64_t pending = in_flight - acc.active_decodes.load(std::memory_order_relaxed);
         const auto waiting = static_cast<std::int64_t>(s.scraped.num_waiting.load(std::memory_order_relaxed));
-        in.hidden_requests = static_cast<double>(std::max<std::int64_t>(0, waiting - std::max<std::int64_t>(pending, 0)));
+        in.hidden_requests =
+            static_cast<double>(std::max<std::int64_t>(0, waiting - std::max<std::int64_t>(pending, 0)));
       }
       const TtftPrediction p = predict_ttft(in, config_.model);
       cost_[i] = p.wait() + work_weight * p.prefill;
@@ -219,7 +224,8 @@ class CostPolicy final : public Policy {
   /// Requests at the backend without a first token: the gateway's own, or the scraped waiting count
   /// when that is larger (preempted requests, other gateways).
   std::int64_t pending_of(const BackendState& s, Nanos now) const {
-    const std::int64_t own = std::max<std::int64_t>(0, s.in_flight() - s.accounting.active_decodes.load(std::memory_order_relaxed));
+    const std::int64_t own =
+        std::max<std::int64_t>(0, s.in_flight() - s.accounting.active_decodes.load(std::memory_order_relaxed));
     const Nanos scraped_at = s.scraped.scraped_at.load(std::memory_order_relaxed);
     if (scraped_at == kNever || now - scraped_at > config_.metrics_max_age) return own;
     return std::max<std::int64_t>(own, s.scraped.num_waiting.load(std::memory_order_relaxed));
@@ -237,8 +243,7 @@ class CostPolicy final : public Policy {
 
 class CostFactory final : public PolicyFactory {
  public:
-  explicit CostFactory(CostConfig config)
-      : config_(config), index_(std::make_shared<PrefixIndex>(config.index)) {}
+  explicit CostFactory(CostConfig config) : config_(config), index_(std::make_shared<PrefixIndex>(config.index)) {}
   std::string_view name() const override { return "cost"; }
   std::unique_ptr<Policy> create() const override { return std::make_unique<CostPolicy>(config_, index_); }
   void prepare(const BackendSet& set) const override { index_->retain(set); }
@@ -261,7 +266,8 @@ class CostFactory final : public PolicyFactory {
 PolicyDescriptor cost_policy() {
   PolicyDescriptor d;
   d.name = "cost";
-  d.summary = "lowest predicted time to first token (queued work, uncached prefix, measured rate, KV); holds when saturated";
+  d.summary =
+      "lowest predicted time to first token (queued work, uncached prefix, measured rate, KV); holds when saturated";
   d.params = {
       double_param("attention_tokens", "32768",
                    "prompt length at which a token's attention costs as much as its GEMMs; 0 ignores attention", 0,
@@ -271,21 +277,22 @@ PolicyDescriptor cost_policy() {
       duration_param("prefill_rate_decay", "30s", "time constant of the learned prefill rate", 0.001, 86400),
       double_param("prefill_rate_prior_work", "65536",
                    "work tokens of evidence a backend's own measurement needs to outweigh the fleet mean", 0, 1e12),
-      duration_param("hold_queue", "2s", "hold the request when every backend would queue it longer; 0 = never hold",
-                     0, 3600),
-      double_param("kv_hold", "1.0", "hold when every busy backend's KV demand exceeds this fraction; 0 = never", 0, 100),
+      duration_param("hold_queue", "2s", "hold the request when every backend would queue it longer; 0 = never hold", 0,
+                     3600),
+      double_param("kv_hold", "1.0", "hold when every busy backend's KV demand exceeds this fraction; 0 = never", 0,
+                   100),
       double_param("kv_high", "0.9", "KV demand fraction above which the KV wait is added", 0, 10),
       double_param("kv_penalty_weight", "1.0", "weight of the predicted KV wait", 0, 1000),
       duration_param("default_decode_time", "10s", "decode phase assumed before one is measured", 0, 86400),
-      double_param("congestion_weight", "1.0",
-                   "own prefill work weighs 1 + this x mean requests waiting per backend (cache hits count more under load)",
-                   0, 1000),
+      double_param(
+          "congestion_weight", "1.0",
+          "own prefill work weighs 1 + this x mean requests waiting per backend (cache hits count more under load)", 0,
+          1000),
       double_param("tie_epsilon", "0.05", "relative margin within which candidates are near-equal", 0, 10),
       duration_param("tie_floor", "5ms", "absolute margin within which candidates are near-equal", 0, 60),
       duration_param("metrics_max_age", "1s", "ignore scraped metrics older than this", 0, 3600),
       int_param("index_stride", "4", "prefix index granularity in 64-byte blocks (16 tokens each)", 1, 1024),
-      int_param("default_kv_capacity_tokens", "400000", "KV capacity of a backend with no hint and no scrape", 1,
-                1e12),
+      int_param("default_kv_capacity_tokens", "400000", "KV capacity of a backend with no hint and no scrape", 1, 1e12),
   };
   d.build = [](const ParsedParams& p) -> Result<PolicyFactoryPtr> {
     CostConfig c;

@@ -127,8 +127,7 @@ PolicyDescriptor kv_aware_policy() {
       double_param("queue_weight", "2", "weight of the queue score", 0, 1e6),
       double_param("kv_weight", "2", "weight of the KV-usage score", 0, 1e6),
       duration_param("metrics_max_age", "1s", "ignore scraped metrics older than this", 0, 3600),
-      int_param("default_kv_capacity_tokens", "400000", "KV capacity of a backend with no hint and no scrape", 1,
-                1e12),
+      int_param("default_kv_capacity_tokens", "400000", "KV capacity of a backend with no hint and no scrape", 1, 1e12),
   };
   d.build = [](const ParsedParams& p) -> Result<PolicyFactoryPtr> {
     KvAwareConfig c;

@@ -147,8 +147,7 @@ class LlmdDefaultPolicy final : public Policy {
 
   std::string_view name() const override { return "llmd_default"; }
 
-  std::optional<std::uint32_t> pick(const RequestFeatures& features, const BackendSet& set,
-                                    PickContext& ctx) override {
+  std::optional<std::uint32_t> pick(const RequestFeatures& features, const BackendSet& set, PickContext& ctx) override {
     const auto tier = select_tier(set, ctx);
     if (!tier) return std::nullopt;
     adopt(set);

@@ -48,8 +48,7 @@ class PrefixPolicy final : public Policy {
 
   std::string_view name() const override { return "prefix"; }
 
-  std::optional<std::uint32_t> pick(const RequestFeatures& features, const BackendSet& set,
-                                    PickContext& ctx) override {
+  std::optional<std::uint32_t> pick(const RequestFeatures& features, const BackendSet& set, PickContext& ctx) override {
     const auto tier = select_tier(set, ctx);
     if (!tier) return std::nullopt;
     std::int64_t total = 0;
@@ -126,14 +125,14 @@ class PrefixFactory final : public PolicyFactory {
 PolicyDescriptor prefix_policy() {
   PolicyDescriptor d;
   d.name = "prefix";
-  d.summary = "longest cached prefix (prefix index) if it covers half the prompt, within a load bound; else fewest in flight";
+  d.summary =
+      "longest cached prefix (prefix index) if it covers half the prompt, within a load bound; else fewest in flight";
   d.params = {
       double_param("balance_factor", "1.25", "a backend may carry up to this x the mean in-flight load (+1)", 1, 1e6),
       double_param("min_match_fraction", "0.5", "follow the cache when it covers at least this share of the prompt", 0,
                    1),
       int_param("index_stride", "4", "prefix index granularity in 64-byte blocks (16 tokens each)", 1, 1024),
-      int_param("default_kv_capacity_tokens", "400000", "KV capacity of a backend with no hint and no scrape", 1,
-                1e12),
+      int_param("default_kv_capacity_tokens", "400000", "KV capacity of a backend with no hint and no scrape", 1, 1e12),
   };
   d.build = [](const ParsedParams& p) -> Result<PolicyFactoryPtr> {
     PrefixConfig c;

@@ -80,8 +80,7 @@ class SglangCacheAwarePolicy final : public Policy {
 
   std::string_view name() const override { return "sglang_cache_aware"; }
 
-  std::optional<std::uint32_t> pick(const RequestFeatures& features, const BackendSet& set,
-                                    PickContext& ctx) override {
+  std::optional<std::uint32_t> pick(const RequestFeatures& features, const BackendSet& set, PickContext& ctx) override {
     const auto tier = select_tier(set, ctx);
     if (!tier) return std::nullopt;
     maybe_evict(ctx.clock.now());
@@ -93,8 +92,9 @@ class SglangCacheAwarePolicy final : public Policy {
       max_load = std::max(max_load, load);
     }
     const std::optional<std::uint32_t> least = least_loaded(set, ctx, *tier);
-    const bool imbalanced = (max_load - min_load) > config_.balance_abs_threshold &&
-                            static_cast<double>(max_load) > static_cast<double>(min_load) * config_.balance_rel_threshold;
+    const bool imbalanced =
+        (max_load - min_load) > config_.balance_abs_threshold &&
+        static_cast<double>(max_load) > static_cast<double>(min_load) * config_.balance_rel_threshold;
     if (imbalanced) return least;
 
     // Match against the whole tree (every worker, as SGLang's tree holds them all).
@@ -133,7 +133,8 @@ class SglangCacheAwarePolicy final : public Policy {
       return;
     }
     if (now < due) return;
-    if (shared_->next_eviction.compare_exchange_strong(due, now + config_.eviction_interval, std::memory_order_relaxed)) {
+    if (shared_->next_eviction.compare_exchange_strong(due, now + config_.eviction_interval,
+                                                       std::memory_order_relaxed)) {
       shared_->tree.evict();
     }
   }
@@ -205,9 +206,7 @@ class SglangFactory final : public PolicyFactory {
  public:
   explicit SglangFactory(SglangConfig config) : config_(config), shared_(std::make_shared<SglangShared>(config)) {}
   std::string_view name() const override { return "sglang_cache_aware"; }
-  std::unique_ptr<Policy> create() const override {
-    return std::make_unique<SglangCacheAwarePolicy>(config_, shared_);
-  }
+  std::unique_ptr<Policy> create() const override { return std::make_unique<SglangCacheAwarePolicy>(config_, shared_); }
   void prepare(const BackendSet& set) const override { shared_->tree.retain(set); }
 
  private:

@@ -54,9 +54,8 @@ TEST(TtftModelTest, HandComputedPrediction) {
 /// A cost policy over `n` backends whose prefill rates and prefix holdings the test sets by hand.
 struct CostFixture {
   explicit CostFixture(std::uint32_t n, PolicyParams extra = {}) : set(make_equal_set(n)) {
-    PolicyParams params = {{"index_stride", "1"},         {"attention_tokens", "0"},
-                           {"decode_interference", "0"},  {"congestion_weight", "0"},
-                           {"prefill_rate_prior_work", "0"}, {"tie_epsilon", "0.05"},
+    PolicyParams params = {{"index_stride", "1"},      {"attention_tokens", "0"},        {"decode_interference", "0"},
+                           {"congestion_weight", "0"}, {"prefill_rate_prior_work", "0"}, {"tie_epsilon", "0.05"},
                            {"tie_floor", "5ms"}};
     for (auto& [k, v] : extra) params[k] = v;
     static const PolicyRegistry registry = PolicyRegistry::with_builtin_policies();
@@ -102,9 +101,9 @@ TEST(CostPolicyTest, ACachedBackendBeatsAnIdleOneWhenItsUncachedWorkIsSmaller) {
   CostFixture fx(2);
   fx.rate(0, 20000);
   fx.rate(1, 20000);
-  fx.holds(0, 750);               // 12000 of 16000 tokens cached on backend 0
-  fx.queue(0, 5000, 1);           // 0.25 s of work queued there
-  ScriptedRandom r;               // 0.25 + 4000/20000 = 0.45 s against 16000/20000 = 0.8 s: no draw
+  fx.holds(0, 750);      // 12000 of 16000 tokens cached on backend 0
+  fx.queue(0, 5000, 1);  // 0.25 s of work queued there
+  ScriptedRandom r;      // 0.25 + 4000/20000 = 0.45 s against 16000/20000 = 0.8 s: no draw
   EXPECT_EQ(*pick_once(*fx.policy, *fx.set, r, fx.features()), 0u);
 }
 

@@ -23,7 +23,7 @@ RequestFeatures prompt(std::uint32_t tokens, std::span<const std::uint64_t> hash
 }
 
 TEST(EstimatorsTest, PrefillWorkAddsCausalAttention) {
-  EXPECT_DOUBLE_EQ(prefill_work(1000, 5000, 0), 1000.0);                // attention ignored
+  EXPECT_DOUBLE_EQ(prefill_work(1000, 5000, 0), 1000.0);  // attention ignored
   EXPECT_DOUBLE_EQ(prefill_work(1000, 0, 10000), 1000 * (1 + 500.0 / 10000));
   EXPECT_DOUBLE_EQ(prefill_work(1000, 9000, 10000), 1000 * (1 + 9500.0 / 10000));
   EXPECT_DOUBLE_EQ(prefill_work(0, 9000, 10000), 0.0);
@@ -136,7 +136,7 @@ TEST(AccountingWithPrefixIndexTest, PredictsRecordsAndReleasesPrompts) {
   EXPECT_EQ(c.prefix_index->backend_stats((*set)[0].state()).pinned_entries, 100u);
 
   auto t2 = acc.dispatch(set, 0, prompt(1600, h), 0, nullptr);  // same prompt, same backend
-  EXPECT_EQ(t2.predicted_cached_tokens(), 1599u);                // all but the last token
+  EXPECT_EQ(t2.predicted_cached_tokens(), 1599u);               // all but the last token
   EXPECT_EQ(a.outstanding_uncached_tokens.load(), 1601);
   EXPECT_EQ(a.outstanding_prefill_work.load(),
             std::llround(prefill_work(1600, 0, 1000)) + std::llround(prefill_work(1, 1599, 1000)));
@@ -168,7 +168,7 @@ TEST(AccountingWithPrefixIndexTest, UsageReportedAtCompletionCorrectsOnce) {
   auto warm = acc.dispatch(set, 0, prompt(1600, h), 0, nullptr);
   acc.complete(warm, Outcome::kOk, 1, 10 * kMs, nullptr);
   auto t = acc.dispatch(set, 0, prompt(1600, h), 20 * kMs, nullptr);
-  acc.first_token(t, 30 * kMs, nullptr);  // no usage yet
+  acc.first_token(t, 30 * kMs, nullptr);              // no usage yet
   acc.report_usage(t, PromptUsage{std::nullopt, 0});  // the backend had nothing: far below 1599
   acc.complete(t, Outcome::kOk, 3, 40 * kMs, nullptr, PromptUsage{std::nullopt, 0});  // not counted twice
   const auto& p = (*set)[0].state().prefix;

@@ -44,8 +44,8 @@ void scrape(const BackendSet& set, const std::vector<std::uint32_t>& waiting, co
 TEST(LlmdDefaultTest, WeightedSumOfTheThreeScorersHandComputed) {
   auto set = make_equal_set(3);
   auto policy = make_policy("llmd_default");
-  const Prompt p = prompt(9, 1);          // GIE hashes: model + 9 blocks = 10
-  const Prompt q = prompt(9, 2, &p, 4);   // shares p's first 4 blocks
+  const Prompt p = prompt(9, 1);         // GIE hashes: model + 9 blocks = 10
+  const Prompt q = prompt(9, 2, &p, 4);  // shares p's first 4 blocks
   policy->on_dispatch(p.features(), *set, 1);
   policy->on_dispatch(q.features(), *set, 2);
   // prefix points along p: backend 1 holds all 10 hashes, backend 2 the model hash and 4 blocks.
@@ -76,7 +76,8 @@ TEST(LlmdDefaultTest, EqualQueuesScoreOneForEveryone) {
 
 TEST(LlmdDefaultTest, PointsCountAlongTheSharedRunEvenWhereAServerHasAGap) {
   auto set = make_equal_set(3);
-  auto policy = make_policy("llmd_default", {{"lru_capacity_per_server", "10"}, {"queue_weight", "0"}, {"kv_weight", "0"}});
+  auto policy =
+      make_policy("llmd_default", {{"lru_capacity_per_server", "10"}, {"queue_weight", "0"}, {"kv_weight", "0"}});
   const Prompt p = prompt(9, 3);  // 10 hashes with the model's
   policy->on_dispatch(p.features(), *set, 1);
   Prompt other = prompt(1, 4);

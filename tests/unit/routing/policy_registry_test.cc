@@ -30,8 +30,9 @@ bool contains(const std::string& haystack, std::string_view needle) {
 TEST(PolicyRegistryTest, HasTheClassicAndTheLlmAwarePolicies) {
   const auto names = registry().names();
   const std::vector<std::string_view> expected = {
-      "round_robin", "weighted_round_robin", "random",        "least_request",      "power_of_two", "consistent_hash",
-      "ewma",        "prefix",               "kv_aware",      "sglang_cache_aware", "llmd_default", "cost"};
+      "round_robin",  "weighted_round_robin", "random",       "least_request",
+      "power_of_two", "consistent_hash",      "ewma",         "prefix",
+      "kv_aware",     "sglang_cache_aware",   "llmd_default", "cost"};
   EXPECT_EQ(names, expected);
   for (auto name : names) {
     auto f = registry().create(name);

@@ -238,7 +238,7 @@ TEST(PrefixIndexTest, RetainDropsRemovedBackends) {
   EXPECT_EQ(index.stats().entries, 20u);
   EXPECT_EQ(index.find_slot((*set)[2].state()), PrefixIndex::kNoSlot);
   EXPECT_EQ(index.match_one(a, (*smaller)[1].state()), 10u);
-  index.release(pin);  // a pin of a released slot is ignored
+  index.release(pin);          // a pin of a released slot is ignored
   index.record(a, (*set)[2]);  // a backend that comes back gets a slot again
   EXPECT_EQ(index.match_one(a, (*set)[2].state()), 10u);
 }
@@ -260,9 +260,9 @@ TEST(PrefixIndexTest, AFreshFleetStartsEmptyEvenWhereStatesReuseAddresses) {
 
 TEST(PrefixIndexTest, CachedTokensAreWholeBlocksCappedBelowThePrompt) {
   PrefixIndex index(exact());
-  EXPECT_EQ(index.cached_tokens(10, 20, 320), 160u);   // 16 tokens per block
-  EXPECT_EQ(index.cached_tokens(20, 20, 320), 319u);   // never the whole prompt
-  EXPECT_EQ(index.cached_tokens(10, 20, 200), 100u);   // fewer tokens than blocks suggest: scaled
+  EXPECT_EQ(index.cached_tokens(10, 20, 320), 160u);  // 16 tokens per block
+  EXPECT_EQ(index.cached_tokens(20, 20, 320), 319u);  // never the whole prompt
+  EXPECT_EQ(index.cached_tokens(10, 20, 200), 100u);  // fewer tokens than blocks suggest: scaled
   EXPECT_EQ(index.cached_tokens(0, 20, 320), 0u);
   EXPECT_EQ(index.cached_tokens(3, 20, 1), 0u);
 }

@@ -72,7 +72,7 @@ TEST(PrefixPolicyTest, TheLoadBoundOverridesTheCache) {
   r.then(1, 2);  // 1 and 2 tie on the way (both uncached, equally loaded) before 3 wins
   EXPECT_EQ(*pick_once(*fx.policy, *fx.set, r, fx.features()), 3u);
   set_in_flight(*fx.set, {6, 1, 1, 5});  // 3 over the bound too: explore
-  r.then(1, 2).then(1, 2);  // 1 and 2 tie (both uncached, equally loaded) in both passes: keep 1
+  r.then(1, 2).then(1, 2);               // 1 and 2 tie (both uncached, equally loaded) in both passes: keep 1
   EXPECT_EQ(*pick_once(*fx.policy, *fx.set, r, fx.features()), 1u);
 }
 

@@ -45,7 +45,7 @@ TEST(SglangCacheAwareTest, FollowsTheLongestMatchAboveTheThreshold) {
   EXPECT_EQ(*pick_once(*policy, *set, r, a.features()), 2u);
   const Prompt b = prompt(100, 2, &a, 31);  // 31 % of the characters match: > 0.3
   EXPECT_EQ(*pick_once(*policy, *set, r, b.features()), 2u);
-  const Prompt c = prompt(100, 3, &a, 30);  // exactly 0.3 is not above the threshold: least loaded
+  const Prompt c = prompt(100, 3, &a, 30);                    // exactly 0.3 is not above the threshold: least loaded
   EXPECT_EQ(*pick_once(*policy, *set, r, c.features()), 0u);  // first of the least loaded (0 and 1)
 }
 

@@ -71,6 +71,14 @@ TEST(SseTrackerTest, ResetStartsOver) {
   EXPECT_FALSE(t.usage_payload().has_value());
 }
 
+TEST(SseTrackerTest, WithoutAUsageChunkTheLastEventHasNoUsage) {
+  SseTracker t;
+  t.feed("data: {\"choices\":[{\"text\":\"a\"}]}\n\ndata: {\"choices\":[{\"text\":\"b\"}]}\n\ndata: [DONE]\n\n");
+  ASSERT_TRUE(t.usage_payload().has_value());
+  EXPECT_EQ(*t.usage_payload(), "{\"choices\":[{\"text\":\"b\"}]}");
+  EXPECT_FALSE(openai::parse_usage(*t.usage_payload()).has_value());
+}
+
 TEST(SseTrackerTest, HugeEventsAreCountedNotKept) {
   SseTracker t;
   const std::string big = "data: " + std::string(SseTracker::kMaxKeptEvent + 10, 'x') + "\n\n";

@@ -439,6 +439,10 @@ Result<void> Gateway::start() {
     *impl.options.announce << "ready" << std::endl;
   }
   spdlog::info("kvroute ready: {} worker(s), {} pool(s)", impl.workers.size(), impl.config.pools.size());
+  if (impl.config.admin.listen) {
+    spdlog::warn("admin.listen {} is configured, but this build serves no admin API yet",
+                 impl.config.admin.listen->to_string());
+  }
   return {};
 }
 

@@ -20,9 +20,6 @@ kvroute_add_executable(sim_capacity
 target_link_libraries(sim_capacity PRIVATE sim_capacity_core kvroute_net kvroute_common
   CLI11::CLI11 nlohmann_json::nlohmann_json fmt::fmt)
 kvroute_use_net_pch(sim_capacity)
-# GCC 12 at -O2/-O3 reports -Wnull-dereference inside inlined Asio executor code
-# (io_context.hpp operator==), a false positive that -Werror would turn into a failed build.
-target_compile_options(sim_capacity PRIVATE $<$<NOT:$<CONFIG:Debug>>:-Wno-null-dereference>)
 if(TARGET kvroute-sim)
   target_compile_definitions(sim_capacity PRIVATE KVROUTE_SIM_DEFAULT_BIN="$<TARGET_FILE:kvroute-sim>")
   add_dependencies(sim_capacity kvroute-sim)

@@ -230,4 +230,21 @@ pc_cpu_busy_ticks() {
   awk -v c="cpu$1" '$1 == c { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
 }
 
+# pc_cpu_task_ticks CPU: user+nice+system ticks of one CPU (time spent running tasks; interrupt and
+# softirq time, which the kernel accounts to no task, left out).
+pc_cpu_task_ticks() {
+  awk -v c="cpu$1" '$1 == c { print $2 + $3 + $4; exit }' /proc/stat
+}
+
+# pc_children_ticks FILE: user+system ticks of the waited-for children of the calling shell, from
+# bash's `times` output saved in FILE (`times > FILE` must run in that shell itself: in a command
+# substitution it would describe the substitution's own subshell).
+pc_children_ticks() {
+  awk -v tck="$(pc_clk_tck)" 'NR == 2 {
+      t = 0
+      for (i = 1; i <= 2; i++) { split($i, a, "m"); sub("s", "", a[2]); t += a[1] * 60 + a[2] }
+      printf "%d\n", t * tck + 0.5
+    }' "$1"
+}
+
 pc_clk_tck() { getconf CLK_TCK 2>/dev/null || echo 100; }

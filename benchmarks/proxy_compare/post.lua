@@ -1,7 +1,8 @@
 -- wrk script for the proxy comparison: POSTs a fixed ~1 KiB chat-completion body
 -- (file named by PC_BODY) with Content-Type application/json and the Accept header named by
 -- PC_ACCEPT (text/event-stream makes the fake backend answer with an SSE stream), and prints one
--- machine-readable line at the end (latencies in microseconds).
+-- machine-readable line at the end (latencies in microseconds). PC_CLOSE=1 adds
+-- "Connection: close" (a new connection per request); PC_DELAY_MS paces requests (memory.sh).
 local path = os.getenv("PC_BODY")
 local f = assert(io.open(path, "rb"), "PC_BODY: cannot open " .. tostring(path))
 local body = f:read("*a"):gsub("%s+$", "")
@@ -15,8 +16,6 @@ wrk.headers["Accept"] = os.getenv("PC_ACCEPT") or "application/json"
 wrk.headers["Authorization"] = "Bearer sk-proxy-compare"
 wrk.headers["User-Agent"] = "proxy-compare/wrk"
 
--- PC_DELAY_MS: pause before each request on a connection (used by memory.sh to open and close
--- connections at a bounded rate when it sends "Connection: close").
 local delay_ms = tonumber(os.getenv("PC_DELAY_MS") or "")
 if os.getenv("PC_CLOSE") == "1" then wrk.headers["Connection"] = "close" end
 if delay_ms and delay_ms > 0 then

@@ -16,7 +16,9 @@
 #                          off, or PROXY_CPUS:LOAD_CPUS, e.g. 1:0 (default auto)
 #     --nice N             run every process at this nice level (negative needs root; default 0)
 #     --out FILE           JSON result file (default /tmp/proxy_compare-<time>.json); a Markdown
-#                          table goes next to it (same name, .md)
+#                          table (.md) and the raw runs (.tsv) go next to it
+#     --kvroute-b BIN      also measure a second kvroute binary (target "kvroute-b", same
+#                          configuration), e.g. a build with a proposed fix
 #     --keep               keep the scratch directory (configs, logs, raw wrk output)
 #
 # Bounded: every wrk run has its own timeout; everything started here is stopped by PID on exit,
@@ -35,6 +37,7 @@ THREADS=1
 PC_PIN=auto
 NICE=0
 OUT=""
+KVROUTE_B=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --build) BUILD="$2"; shift 2 ;;
@@ -48,13 +51,18 @@ while [ $# -gt 0 ]; do
     --pin) PC_PIN="$2"; shift 2 ;;
     --nice) NICE="$2"; shift 2 ;;
     --out) OUT="$2"; shift 2 ;;
+    --kvroute-b) KVROUTE_B="$2"; shift 2 ;;
     --keep) PC_KEEP=1; shift ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) pc_die "unknown option $1 (see --help)" ;;
   esac
 done
+if [ -n "$KVROUTE_B" ]; then
+  [ -x "$KVROUTE_B" ] || pc_die "--kvroute-b: no executable at $KVROUTE_B"
+  [[ " $TARGETS " == *" kvroute-b "* ]] || TARGETS="$TARGETS kvroute-b"
+fi
 for t in $TARGETS; do
-  case "$t" in kvroute|nginx|haproxy|direct) ;; *) pc_die "unknown target $t" ;; esac
+  case "$t" in kvroute|kvroute-b|nginx|haproxy|direct) ;; *) pc_die "unknown target $t" ;; esac
 done
 for c in $CASES; do
   case "$c" in json|sse) ;; *) pc_die "unknown case $c" ;; esac
@@ -80,7 +88,7 @@ CLK_TCK="$(pc_clk_tck)"
 
 B1="$(pc_free_port)"; B2="$(pc_free_port)"
 declare -A PORT PID
-PORT[kvroute]="$(pc_free_port)"; PORT[nginx]="$(pc_free_port)"; PORT[haproxy]="$(pc_free_port)"
+PORT[kvroute]="$(pc_free_port)"; PORT[kvroute-b]="$(pc_free_port)"; PORT[nginx]="$(pc_free_port)"; PORT[haproxy]="$(pc_free_port)"
 PORT[direct]="$B1"
 
 JSON_BODY="$(pc_nginx_string "$PC_HERE/response.json")"
@@ -109,12 +117,14 @@ if [[ " $TARGETS " == *" haproxy "* ]]; then
   PID[haproxy]=$PC_STARTED_PID
   pc_wait_listening "${PID[haproxy]}" "${PORT[haproxy]}" haproxy
 fi
-if [[ " $TARGETS " == *" kvroute "* ]]; then
-  pc_render "$PC_HERE/conf/kvroute.yaml.in" "$PC_DIR/kvroute.yaml" PORT="${PORT[kvroute]}" MAXCONN="$MAXCONN" BACKEND1="$B1" BACKEND2="$B2"
-  pc_start kvroute "$PC_PROXY_CPU" "${NICE_CMD[@]}" "$KVROUTE_BIN" --config "$PC_DIR/kvroute.yaml" --log-level warn
-  PID[kvroute]=$PC_STARTED_PID
-  pc_wait_ready "${PID[kvroute]}" kvroute
-fi
+for t in kvroute kvroute-b; do
+  [[ " $TARGETS " == *" $t "* ]] || continue
+  bin="$KVROUTE_BIN"; [ "$t" = kvroute-b ] && bin="$KVROUTE_B"
+  pc_render "$PC_HERE/conf/kvroute.yaml.in" "$PC_DIR/$t.yaml" PORT="${PORT[$t]}" MAXCONN="$MAXCONN" BACKEND1="$B1" BACKEND2="$B2"
+  pc_start "$t" "$PC_PROXY_CPU" "${NICE_CMD[@]}" "$bin" --config "$PC_DIR/$t.yaml" --log-level warn
+  PID[$t]=$PC_STARTED_PID
+  pc_wait_ready "${PID[$t]}" "$t"
+done
 
 body_for() { [ "$1" = sse ] && echo "$PC_HERE/request-stream.json" || echo "$PC_HERE/request.json"; }
 accept_for() { [ "$1" = sse ] && echo "text/event-stream" || echo "application/json"; }
@@ -151,30 +161,46 @@ cpu_list() { # "0-2,5" -> 0 1 2 5
 }
 wrk_run() {
   local target="$1" kind="$2" conns="$3" secs="$4" raw="$PC_DIR/wrk.$1.$2.$3.$RANDOM.txt"
-  local pid="${PID[$target]:-}" cpu0=0 cpu1 pb0 pb1 lb0 lb1 line
+  local pid="${PID[$target]:-}" cpu0=0 cpu1 pb0 pb1 lb0 lb1 t0 t1 o0 o1 w0 w1 line
   [ -n "$pid" ] && cpu0="$(pc_cpu_ticks "$pid")"
   pb0="$(busy_ticks "$PC_PROXY_CPU")"; lb0="$(busy_ticks "$PC_LOAD_CPUS")"
+  times > "$PC_DIR/times.0"; t0="$(task_ticks)"; o0="$(our_ticks)"
   PC_BODY="$(body_for "$kind")" PC_ACCEPT="$(accept_for "$kind")" \
     timeout --kill-after=5 $((secs + 30)) taskset -c "$PC_LOAD_CPUS" "${NICE_CMD[@]}" "$WRK_BIN" \
     -t"$THREADS" -c"$conns" -d"${secs}s" --latency -s "$PC_HERE/post.lua" \
     "http://127.0.0.1:${PORT[$target]}/v1/chat/completions" > "$raw" 2>&1 || true
   pb1="$(busy_ticks "$PC_PROXY_CPU")"; lb1="$(busy_ticks "$PC_LOAD_CPUS")"
+  times > "$PC_DIR/times.1"; t1="$(task_ticks)"; o1="$(our_ticks)"
+  w0="$(pc_children_ticks "$PC_DIR/times.0")"; w1="$(pc_children_ticks "$PC_DIR/times.1")"
   cpu1=0; [ -n "$pid" ] && cpu1="$(pc_cpu_ticks "$pid")"
   [ -z "$pid" ] || kill -0 "$pid" 2>/dev/null || { cat "$raw" >&2; pc_die "$target died during the run"; }
   line="$(grep '^PCRESULT' "$raw" || true)"
   [ -n "$line" ] || { cat "$raw" >&2; pc_die "wrk gave no result for $target/$kind/$conns"; }
-  awk -v cpu=$((cpu1 - cpu0)) -v pb=$((pb1 - pb0)) -v lb=$((lb1 - lb0)) '{
+  # others: task time on the benchmark's CPUs that none of its processes (proxies, backends, wrk)
+  # used, i.e. what other work on the machine took from this run.
+  local others=$(((t1 - t0) - (o1 - o0) - (w1 - w0)))
+  [ "$others" -ge 0 ] || others=0
+  awk -v cpu=$((cpu1 - cpu0)) -v pb=$((pb1 - pb0)) -v lb=$((lb1 - lb0)) -v others="$others" '{
       for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
       err = v["connect"] + v["read"] + v["write"] + v["status"] + v["timeout"]
-      print v["requests"], v["duration_us"], err, v["p50_us"], v["p90_us"], v["p99_us"], v["max_us"], cpu, pb, lb
+      print v["requests"], v["duration_us"], err, v["p50_us"], v["p90_us"], v["p99_us"], v["max_us"], cpu, pb, lb, others
     }' <<< "$line"
 }
+ALL_CPUS="$(echo $(cpu_list "$PC_PROXY_CPU") $(cpu_list "$PC_LOAD_CPUS") | tr ' ' '\n' | sort -nu | tr '\n' ' ')"
+NALL=$(echo $ALL_CPUS | wc -w)
+task_ticks() { local s=0 c; for c in $ALL_CPUS; do s=$((s + $(pc_cpu_task_ticks "$c"))); done; echo $s; }
+our_ticks() { local s=0 p; for p in "${PC_PIDS[@]}"; do s=$((s + $(pc_cpu_ticks "$p"))); done; echo $s; }
 
 RAW="$PC_DIR/results.tsv"
 : > "$RAW"
 read -ra TARGET_LIST <<< "$TARGETS"
 NT=${#TARGET_LIST[@]}
 MAXC=0; for c in $CONNS; do [ "$c" -gt "$MAXC" ] && MAXC=$c; done
+KV_VERSION="$(cd "$PC_REPO" && git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+# The binary may have been built from uncommitted sources: say so.
+if [ -n "$(cd "$PC_REPO" && git status --porcelain -- src apps 2>/dev/null | grep -v '^??' || true)" ]; then
+  KV_VERSION="$KV_VERSION+local-changes"
+fi
 LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 START_TS="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 
@@ -210,7 +236,7 @@ for t in "${TARGET_LIST[@]}"; do [ -n "${PID[$t]:-}" ] && RSS[$t]="$(pc_rss_kb "
 # Medians, ratios to nginx, table, JSON and Markdown
 
 SUMMARY="$PC_DIR/summary.tsv"
-awk -v tck="$CLK_TCK" '
+awk -v tck="$CLK_TCK" -v ncpu="$NALL" '
   function median(list,    a, n, i, j, t) {
     n = split(list, a, " ")
     for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
@@ -228,41 +254,54 @@ awk -v tck="$CLK_TCK" '
     us[key] = us[key] " " ($5 > 0 ? ($12 / tck) * 1e6 / $5 : 0)
     pcore[key] = pcore[key] " " ($13 / tck) / secs * 100
     lcore[key] = lcore[key] " " ($14 / tck) / secs * 100
+    oth[key] = oth[key] " " ($15 / tck) / secs * 100 / ncpu
+    rounds[key] = rounds[key] " " $1
+    r_rps[key, $1] = $5 / secs; r_p99[key, $1] = $10
   }
   END {
     for (i = 1; i <= nk; i++) {
       k = keys[i]
-      printf "%s %.0f %.3f %.3f %d %.1f %.2f %.0f %.0f\n", k, median(rps[k]), median(p50[k]), median(p99[k]), err[k],
-             median(cpu[k]), median(us[k]), median(pcore[k]), median(lcore[k])
+      # Ratios to nginx paired by round (same case, connections and round, so the same background
+      # load within a minute), then the median over rounds: steadier than a ratio of medians on a
+      # machine shared with other work.
+      split(k, f, " "); ng = f[1] " " f[2] " nginx"; rr = ""; pr = ""
+      n = split(rounds[k], rs, " ")
+      for (j = 1; j <= n; j++) {
+        if ((ng SUBSEP rs[j]) in r_rps && r_rps[ng, rs[j]] > 0) rr = rr " " r_rps[k, rs[j]] / r_rps[ng, rs[j]]
+        if ((ng SUBSEP rs[j]) in r_p99 && r_p99[ng, rs[j]] > 0) pr = pr " " r_p99[k, rs[j]] / r_p99[ng, rs[j]]
+      }
+      printf "%s %.0f %.3f %.3f %d %.1f %.2f %.0f %.0f %s %s %.0f\n", k, median(rps[k]), median(p50[k]), median(p99[k]), err[k],
+             median(cpu[k]), median(us[k]), median(pcore[k]), median(lcore[k]),
+             rr == "" ? "-" : sprintf("%.2f", median(rr)), pr == "" ? "-" : sprintf("%.2f", median(pr)), median(oth[k])
     }
   }' "$RAW" > "$SUMMARY"
-# columns: case conns target rps p50_ms p99_ms errors proxy_cpu_pct cpu_us_per_req proxy_core_busy load_cores_busy
+# columns: case conns target rps p50_ms p99_ms errors proxy_cpu_pct cpu_us_per_req proxy_core_busy
+#          load_cores_busy rps_ratio_to_nginx p99_ratio_to_nginx (both paired by round, medians)
+#          others_pct (share of the benchmark's CPUs used by other processes)
 
 TABLE="$PC_DIR/table.txt"
 MDTABLE="$PC_DIR/table.md"
 awk -v targets="$TARGETS" -v cases="$CASES" -v conns="$CONNS" '
-  { k = $1 " " $2 " " $3; rps[k] = $4; p50[k] = $5; p99[k] = $6; err[k] = $7; cpu[k] = $8; us[k] = $9; pc[k] = $10; lc[k] = $11 }
+  { k = $1 " " $2 " " $3; rps[k] = $4; p50[k] = $5; p99[k] = $6; err[k] = $7; cpu[k] = $8; us[k] = $9; pc[k] = $10; lc[k] = $11
+    rratio[k] = $12; pratio[k] = $13; oth[k] = $14 }
   END {
     nt = split(targets, T, " "); nc = split(cases, C, " "); nn = split(conns, N, " ")
-    hdr = sprintf("%-8s %-4s %5s %9s %8s %8s %9s %9s %6s %9s %6s %6s", "proxy", "case", "conns", "req/s", "p50 ms", "p99 ms",
+    hdr = sprintf("%-9s %-4s %5s %9s %8s %8s %9s %9s %6s %9s %6s %6s", "proxy", "case", "conns", "req/s", "p50 ms", "p99 ms",
                   "rps/nginx", "p99/nginx", "errors", "proxy CPU", "us/req", "loadCPU")
     print hdr > "/dev/stderr"
-    print "| proxy | case | conns | req/s | p50 ms | p99 ms | rps / nginx | p99 / nginx | errors | proxy CPU % | proxy CPU us/req | wrk+backend CPUs busy % |"
-    print "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    print "| proxy | case | conns | req/s | p50 ms | p99 ms | rps / nginx | p99 / nginx | errors | proxy CPU % | proxy CPU us/req | wrk+backend CPUs busy % | others % |"
+    print "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     for (c = 1; c <= nc; c++) for (n = 1; n <= nn; n++) {
       for (t = 1; t <= nt; t++) {
         k = C[c] " " N[n] " " T[t]; if (!(k in rps)) continue
-        ng = C[c] " " N[n] " nginx"
-        rr = (ng in rps && rps[ng] > 0) ? sprintf("%.2f", rps[k] / rps[ng]) : "-"
-        pr = (ng in p99 && p99[ng] > 0) ? sprintf("%.2f", p99[k] / p99[ng]) : "-"
+        rr = rratio[k]; pr = pratio[k]
         cp = T[t] == "direct" ? "-" : sprintf("%.0f%%", cpu[k]); u = T[t] == "direct" ? "-" : us[k]
-        printf "%-8s %-4s %5s %9s %8s %8s %9s %9s %6s %9s %6s %5s%%\n", T[t], C[c], N[n], rps[k], p50[k], p99[k], rr, pr, err[k], cp, u, lc[k] > "/dev/stderr"
-        printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", T[t], C[c], N[n], rps[k], p50[k], p99[k], rr, pr, err[k], cp, u, lc[k]
+        printf "%-9s %-4s %5s %9s %8s %8s %9s %9s %6s %9s %6s %6s%% %5s%%\n", T[t], C[c], N[n], rps[k], p50[k], p99[k], rr, pr, err[k], cp, u, lc[k], oth[k] > "/dev/stderr"
+        printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", T[t], C[c], N[n], rps[k], p50[k], p99[k], rr, pr, err[k], cp, u, lc[k], oth[k]
       }
     }
   }' "$SUMMARY" > "$MDTABLE" 2> "$TABLE"
 
-KV_VERSION="$(cd "$PC_REPO" && git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 CPU_MODEL="$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
 {
   echo
@@ -287,9 +326,9 @@ CPU_MODEL="$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
   printf '  "rss_kib_after": {'
   sep=""; for t in "${TARGET_LIST[@]}"; do [ -n "${RSS[$t]:-}" ] && { printf '%s"%s": %s' "$sep" "$t" "${RSS[$t]}"; sep=", "; }; done
   printf '},\n  "runs": [\n'
-  awk -v tck="$CLK_TCK" '{ printf "%s    {\"round\": %s, \"case\": \"%s\", \"connections\": %s, \"target\": \"%s\", \"requests\": %s, \"duration_us\": %s, \"errors\": %s, \"p50_us\": %s, \"p90_us\": %s, \"p99_us\": %s, \"max_us\": %s, \"proxy_cpu_s\": %.2f}", (NR > 1 ? ",\n" : ""), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 / tck }' "$RAW"
+  awk -v tck="$CLK_TCK" '{ printf "%s    {\"round\": %s, \"case\": \"%s\", \"connections\": %s, \"target\": \"%s\", \"requests\": %s, \"duration_us\": %s, \"errors\": %s, \"p50_us\": %s, \"p90_us\": %s, \"p99_us\": %s, \"max_us\": %s, \"proxy_cpu_s\": %.2f, \"others_cpu_s\": %.2f}", (NR > 1 ? ",\n" : ""), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 / tck, $15 / tck }' "$RAW"
   printf '\n  ],\n  "medians": [\n'
-  awk '{ printf "%s    {\"case\": \"%s\", \"connections\": %s, \"target\": \"%s\", \"rps\": %s, \"p50_ms\": %s, \"p99_ms\": %s, \"errors\": %s, \"proxy_cpu_pct\": %s, \"proxy_cpu_us_per_request\": %s, \"proxy_core_busy_pct\": %s, \"load_cores_busy_pct\": %s}", (NR > 1 ? ",\n" : ""), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 }' "$SUMMARY"
+  awk '{ printf "%s    {\"case\": \"%s\", \"connections\": %s, \"target\": \"%s\", \"rps\": %s, \"p50_ms\": %s, \"p99_ms\": %s, \"errors\": %s, \"proxy_cpu_pct\": %s, \"proxy_cpu_us_per_request\": %s, \"proxy_core_busy_pct\": %s, \"load_cores_busy_pct\": %s, \"rps_ratio_to_nginx\": %s, \"p99_ratio_to_nginx\": %s, \"others_cpu_pct\": %s}", (NR > 1 ? ",\n" : ""), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, ($12 == "-" ? "null" : $12), ($13 == "-" ? "null" : $13), $14 }' "$SUMMARY"
   printf '\n  ]\n}\n'
 } > "$OUT"
 {
@@ -299,4 +338,7 @@ CPU_MODEL="$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
   echo
   cat "$MDTABLE"
 } > "$MD_OUT"
-pc_log "wrote $OUT and $MD_OUT"
+# The raw runs, one line each: round case conns target requests duration_us errors p50_us p90_us
+# p99_us max_us proxy_cpu_ticks proxy_cores_busy_ticks load_cores_busy_ticks others_ticks
+cp "$RAW" "${OUT%.json}.tsv"
+pc_log "wrote $OUT, $MD_OUT and ${OUT%.json}.tsv"

@@ -202,6 +202,30 @@ struct RetryConfig {
   bool operator==(const RetryConfig&) const = default;
 };
 
+/// Scraping of the backends' own Prometheus endpoint (vLLM and SGLang metric names), by the control
+/// thread, for the policies that read queue depth and KV usage (kv_aware, llmd_default, cost).
+struct MetricsScrapeConfig {
+  bool enabled = true;
+  std::string path = "/metrics";  ///< appended to the backend's base path
+  /// Time between two scrapes of one backend. 50ms is the llm-d endpoint picker's refresh interval and
+  /// the interval kvroute-bench sim uses, so live and offline policies see equally fresh figures.
+  Nanos interval = 50 * kNanosPerMilli;
+  Nanos timeout = 1 * kNanosPerSecond;  ///< one scrape, connect included; at most `interval` x 100
+  bool operator==(const MetricsScrapeConfig&) const = default;
+};
+
+/// The gateway-side queue of a pool: requests a policy holds back (every backend saturated; the
+/// `cost` policy's late binding) wait here, first in first out, and are offered to the policy again
+/// whenever a backend's state changes, until one is chosen or they wait too long.
+struct HoldQueueConfig {
+  std::uint32_t max_requests =
+      4096;  ///< held at once in this pool, whole process; beyond: 503 at once (0 = never hold)
+  /// Longest a request is held; then it gets 503. Counted against nothing else: the upstream
+  /// timeouts start when the request is sent.
+  Nanos max_wait = 60 * kNanosPerSecond;
+  bool operator==(const HoldQueueConfig&) const = default;
+};
+
 struct PoolConfig {
   std::string name;                            ///< required, unique
   std::vector<std::string> models;             ///< exact names or globs (`*` any run, `?` one byte)
@@ -213,6 +237,8 @@ struct PoolConfig {
   HeaderRules headers;
   RoutingKeyConfig routing_key;
   RetryConfig retries;
+  MetricsScrapeConfig metrics;
+  HoldQueueConfig queue;
   bool operator==(const PoolConfig&) const = default;
 };
 

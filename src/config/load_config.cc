@@ -447,6 +447,8 @@ class Loader {
                     {"headers", [&](const Field& v) { read_headers(v, pool.headers); }},
                     {"routing_key", [&](const Field& v) { read_routing_key(v, pool.routing_key); }},
                     {"retries", [&](const Field& v) { read_retries(v, pool.retries); }},
+                    {"metrics", [&](const Field& v) { read_metrics(v, pool.metrics); }},
+                    {"queue", [&](const Field& v) { read_queue(v, pool.queue); }},
                 });
     if (!policy_named) {
       pool.policy.where = location(mark_of(f), f.path + ".policy.name");
@@ -672,6 +674,31 @@ class Loader {
                   });
                 }},
            });
+  }
+
+  void read_metrics(const Field& f, MetricsScrapeConfig& metrics) {
+    read_map(f, {
+                    {"enabled", [&](const Field& v) { read_bool(v, metrics.enabled); }},
+                    {"path",
+                     [&](const Field& v) {
+                       std::string path;
+                       read_string(v, path);
+                       if (path.empty()) return;
+                       if (path.front() != '/' || has_space_or_control(path)) {
+                         return fail_got(v, "must be a path starting with / (no spaces)");
+                       }
+                       metrics.path = std::move(path);
+                     }},
+                    {"interval", [&](const Field& v) { read_duration(v, false, metrics.interval); }},
+                    {"timeout", [&](const Field& v) { read_duration(v, false, metrics.timeout); }},
+                });
+  }
+
+  void read_queue(const Field& f, HoldQueueConfig& queue) {
+    read_map(f, {
+                    {"max_requests", [&](const Field& v) { read_int(v, 0, 1'000'000, queue.max_requests); }},
+                    {"max_wait", [&](const Field& v) { read_duration(v, false, queue.max_wait); }},
+                });
   }
 
   std::string file_;

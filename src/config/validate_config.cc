@@ -119,6 +119,7 @@ class Validator {
       }
       check_backends(pool, path);
       check_timeouts(pool.timeouts, path + ".timeouts");
+      check_metrics(pool.metrics, path + ".metrics");
     }
     // Aliases after every model is known, so an alias may not shadow a model of a later pool.
     for (std::size_t i = 0; i < config_.pools.size(); ++i) {
@@ -199,6 +200,18 @@ class Validator {
         fail(path + "." + name, format_duration(value) + " is longer than timeouts.total (" + format_duration(t.total) +
                                     "), which would cut it short");
       }
+    }
+  }
+
+  void check_metrics(const MetricsScrapeConfig& m, const std::string& path) {
+    if (!m.enabled) return;
+    if (m.interval < 10 * kNanosPerMilli) {
+      fail(path + ".interval",
+           format_duration(m.interval) + " is too short: at least 10ms (every scrape costs the backend CPU)");
+    }
+    if (m.timeout > 100 * m.interval) {
+      fail(path + ".timeout",
+           format_duration(m.timeout) + " is longer than 100 x interval; figures that old are useless");
     }
   }
 

@@ -16,6 +16,8 @@ std::optional<Tier> select_tier(const BackendSet& set, const PickContext& ctx) {
   return std::nullopt;
 }
 
+bool has_candidate(const BackendSet& set, const PickContext& ctx) { return select_tier(set, ctx).has_value(); }
+
 std::uint32_t count_candidates(const BackendSet& set, const PickContext& ctx, Tier tier) {
   std::uint32_t m = 0;
   for (std::uint32_t i = 0; i < set.size(); ++i) m += is_candidate(set, ctx, i, tier) ? 1 : 0;

@@ -27,6 +27,12 @@ inline bool is_candidate(const BackendSet& set, const PickContext& ctx, std::uin
 /// Stops at the first healthy candidate: O(1) expected while most backends are healthy.
 std::optional<Tier> select_tier(const BackendSet& set, const PickContext& ctx);
 
+/// Any thread. Whether the rules leave any candidate at all (non-excluded, healthy or usable in panic,
+/// not draining). When a pick returns nullopt although one exists, the policy chose to hold the
+/// request (late binding), not to refuse it: the gateway queues it instead of answering 503.
+/// O(1) expected while most backends are healthy, O(n) worst.
+bool has_candidate(const BackendSet& set, const PickContext& ctx);
+
 /// Owner thread. Number of candidates in `tier`. O(n).
 std::uint32_t count_candidates(const BackendSet& set, const PickContext& ctx, Tier tier);
 

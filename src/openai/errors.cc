@@ -74,4 +74,17 @@ std::string error_body(int status, std::string_view message, std::string_view pa
   return out;
 }
 
+std::string coded_error_body(std::string_view message, std::string_view type, std::string_view code) {
+  std::string out;
+  out.reserve(64 + message.size() + type.size() + code.size());
+  out += R"({"error":{"message":")";
+  append_json_escaped(out, message);
+  out += R"(","type":")";
+  out += type;
+  out += R"(","param":null,"code":")";
+  out += code;
+  out += R"("}})";
+  return out;
+}
+
 }  // namespace kvroute::openai

@@ -178,6 +178,7 @@ const std::shared_ptr<Worker::LocalSnapshot>& Worker::current() {
       for (std::uint32_t i = 0; i < pool.set->size(); ++i) {
         lp.connections.push_back(&connection_pool((*pool.set)[i], pool.targets[i].max_connections));
       }
+      lp.hold = &hold_queue(pool.config.name);
       local->pools.push_back(std::move(lp));
     }
     local_ = std::move(local);

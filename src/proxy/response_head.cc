@@ -106,7 +106,13 @@ void append_client_response_head(const ClientResponseHead& head, std::string& ou
   }
   if (!head.content_type.empty()) append_field(out, "Content-Type", head.content_type);
   if (!head.allow.empty()) append_field(out, "Allow", head.allow);
+  if (!head.retry_after.empty()) append_field(out, "Retry-After", head.retry_after);
   if (!head.backend_name.empty()) append_field(out, "x-kvroute-backend", head.backend_name);
+  if (head.queued_ms >= 0) {
+    out.append("x-kvroute-queued-ms: ");
+    append_number(out, static_cast<std::uint64_t>(head.queued_ms));
+    out.append("\r\n", 2);
+  }
   if (!head.request_id.empty()) append_field(out, "x-request-id", head.request_id);
   switch (head.framing) {
     case Framing::kContentLength:

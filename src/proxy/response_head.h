@@ -31,6 +31,10 @@ struct ClientResponseHead {
   std::string_view backend_name;  ///< x-kvroute-backend value; empty = no such field
   std::string_view request_id;    ///< x-request-id value; empty = no such field
   std::string_view allow;         ///< Allow value (405); empty = none
+  std::string_view retry_after;   ///< Retry-After value (503 from the hold queue); empty = none
+  /// x-kvroute-queued-ms value: how long the request was held in the gateway's queue (debug field,
+  /// with backend_name); negative = no such field.
+  std::int64_t queued_ms = -1;
 };
 
 /// The standard reason phrase of a status ("OK", "Bad Gateway"), or "Unknown".

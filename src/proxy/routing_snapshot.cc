@@ -81,9 +81,12 @@ Result<RoutingSnapshotPtr> build_routing_snapshot(const config::GatewayConfig& c
     const routing::BackendSet* prev_set = nullptr;
     if (previous != nullptr) {
       for (const auto& old : previous->pools) {
-        if (old.config.name == pool.name) prev_set = old.set.get();
+        if (old.config.name != pool.name) continue;
+        prev_set = old.set.get();
+        rt.held = old.held;
       }
     }
+    if (!rt.held) rt.held = std::make_shared<HoldCount>();
     auto set = routing::BackendSet::build(std::move(specs), prev_set);
     if (!set) {
       fail("pool " + pool.name + ": " + set.error().message);

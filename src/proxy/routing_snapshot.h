@@ -13,6 +13,7 @@
 #include "common/result.h"
 #include "config/config.h"
 #include "config/model_router.h"
+#include "proxy/hold_queue.h"
 #include "routing/backend_set.h"
 #include "routing/dispatch_accounting.h"
 #include "routing/policy_registry.h"
@@ -27,6 +28,9 @@ struct PoolRuntime {
   routing::PolicyFactoryPtr factory;
   routing::DispatchAccounting accounting;
   bool any_backend_model_list = false;  ///< some backend serves only listed models
+  /// Requests held in this pool's queues, all workers (queue.max_requests); never null. Handed on to
+  /// the next snapshot's pool of the same name, so a reload neither forgets nor double-counts them.
+  std::shared_ptr<HoldCount> held;
 };
 
 struct RoutingSnapshot {

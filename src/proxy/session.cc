@@ -22,8 +22,11 @@
 #include "common/hash.h"
 #include "openai/errors.h"
 #include "openai/sse.h"
+#include "proxy/prompt_usage.h"
 #include "proxy/request_parser.h"
 #include "proxy/response_head.h"
+#include "proxy/worker_hold_queue.h"
+#include "routing/candidates.h"
 #include "routing/prompt_features.h"
 
 namespace kvroute::proxy {
@@ -100,6 +103,8 @@ struct Session::Request {
   std::uint64_t upstream_body_size = 0;
   Nanos sent_at = 0;
   Nanos last_event_at = 0;
+  Nanos hold_deadline = 0;  ///< set when first held: first hold + queue.max_wait (retries held again keep it)
+  Nanos held = 0;           ///< time spent in the hold queue so far
 };
 
 struct Session::Attempt {
@@ -114,6 +119,7 @@ Session::Session(Worker& worker, tcp::socket socket)
       body_(openai::required_padding()),
       wait_timer_(worker.io()),
       watchdog_(worker.io()) {
+  held_.user = &wait_timer_;
   boost::system::error_code ec;
   const auto remote = client_.remote_endpoint(ec);
   if (!ec) client_address_ = remote.address().to_string();
@@ -127,6 +133,7 @@ void Session::close_if_idle() {
     closed_ = true;
     upstream::close_quietly(client_);
   }
+  if (held_.queued()) wait_timer_.cancel();  // hold() sees the drain and answers 503
 }
 
 void Session::force_close() {
@@ -479,8 +486,15 @@ asio::awaitable<void> Session::proxy_request(Request& rq) {
   Attempt last;
   for (;;) {
     routing::PickContext ctx{worker_.clock(), worker_.random(), excluded_};
-    const auto picked = local.policy->pick(rq.features, *pool.set, ctx);
-    if (!picked) break;
+    // Behind requests held on this worker, a request joins them without picking: no overtaking.
+    std::optional<std::uint32_t> picked;
+    if (local.hold->empty()) picked = local.policy->pick(rq.features, *pool.set, ctx);
+    if (!picked) {
+      // No pick with candidates left is the policy holding the request (late binding).
+      if (!routing::has_candidate(*pool.set, ctx)) break;
+      if (!co_await hold(rq, picked)) co_return;  // answered 503, or the client left
+      if (!picked) break;                         // every candidate went while it was held
+    }
     routing::DispatchTicket ticket =
         pool.accounting.dispatch(pool.set, *picked, rq.features, worker_.clock().now(), local.policy.get());
     ++made;
@@ -509,6 +523,101 @@ asio::awaitable<void> Session::proxy_request(Request& rq) {
                                                             last.status, reason_phrase(last.status)));
   }
   co_await write_error(status_for_failure(last.error), message_for_failure(last.error));
+}
+
+// Holds the request in its pool's queue on this worker (hold_queue.h, docs/gateway.md) until the
+// policy binds it to a backend (true, `picked` set), every candidate is gone (true, `picked` empty: the
+// caller answers as for any request without a backend), or it leaves otherwise: queue full, max_wait,
+// shutdown (answered 503 here) or its client left (false). Nothing goes upstream while it is held, and
+// features.arrival stays the original arrival (cost weighs how long a request has been held).
+asio::awaitable<bool> Session::hold(Request& rq, std::optional<std::uint32_t>& picked) {
+  const PoolRuntime& pool = *rq.pool;
+  Worker::LocalPool& local = *rq.local_pool;
+  WorkerHoldQueue& queue = *local.hold;
+  const config::HoldQueueConfig& limits = pool.config.queue;
+  auto& stats = worker_.stats();
+  if (worker_.draining()) {
+    co_await write_hold_error("shutting_down", "The gateway is shutting down; retry the request.");
+    co_return false;
+  }
+  if (!pool.held->try_acquire(limits.max_requests)) {
+    stats.hold_queue_full.add();
+    co_await write_hold_error("queue_full", fmt::format("Every backend for model `{}` is busy and {} requests are "
+                                                        "already waiting (queue.max_requests); retry later.",
+                                                        model_, limits.max_requests));
+    co_return false;
+  }
+  const Nanos start = worker_.clock().now();
+  if (rq.hold_deadline == 0) rq.hold_deadline = start + limits.max_wait;
+  stats.held.add();
+  queue.push_back(held_);
+  spdlog::debug("request {} held (pool {}, {} ahead on this worker)", request_id_, pool.config.name, queue.size() - 1);
+  // A read stays pending on the client connection while the request waits, to notice a client that
+  // leaves (start_prefetch): it then leaves the queue at once.
+  exchange_active_ = true;
+  start_prefetch();
+  enum class Exit : std::uint8_t { kBound, kNoCandidate, kTimeout, kGone, kDrained } exit;
+  for (;;) {
+    // Woken early (timer cancelled) by an offer, the client leaving or a drain; else at max_wait.
+    wait_timer_.expires_at(worker_.shared().clock.epoch() + std::chrono::nanoseconds(rq.hold_deadline));
+    co_await wait_timer_.async_wait(kAwait);
+    if (client_gone_ || closed_) {
+      exit = Exit::kGone;
+      break;
+    }
+    if (worker_.draining()) {
+      exit = Exit::kDrained;
+      break;
+    }
+    if (held_.offered()) {
+      routing::PickContext ctx{worker_.clock(), worker_.random(), excluded_};
+      picked = local.policy->pick(rq.features, *pool.set, ctx);
+      if (picked) {
+        exit = Exit::kBound;
+        break;
+      }
+      if (!routing::has_candidate(*pool.set, ctx)) {
+        exit = Exit::kNoCandidate;
+        break;
+      }
+      queue.decline(held_);  // held again: keeps its place, and everything behind it stays
+    }
+    if (worker_.clock().now() >= rq.hold_deadline) {
+      exit = Exit::kTimeout;
+      break;
+    }
+  }
+  queue.remove(held_);  // a head that leaves offers the next one its turn
+  pool.held->release();
+  exchange_active_ = false;
+  const Nanos held_for = worker_.clock().now() - start;
+  rq.held += held_for;
+  stats.held_ns_sum.add(static_cast<std::uint64_t>(held_for));
+  switch (exit) {
+    case Exit::kBound:
+      stats.held_dispatched.add();
+      spdlog::debug("request {} bound after {} ms held", request_id_, held_for / kNanosPerMilli);
+      co_return true;
+    case Exit::kNoCandidate:
+      co_return true;
+    case Exit::kGone:
+      stats.hold_abandoned.add();
+      spdlog::debug("request {} left the queue: the client went away", request_id_);
+      co_return false;
+    case Exit::kDrained:
+      stats.hold_drained.add();
+      co_await write_hold_error("shutting_down", "The gateway is shutting down; retry the request.");
+      co_return false;
+    case Exit::kTimeout:
+      break;
+  }
+  stats.hold_timeouts.add();
+  spdlog::debug("request {} timed out after {} ms held", request_id_, held_for / kNanosPerMilli);
+  co_await write_hold_error("queue_timeout",
+                            fmt::format("Every backend for model `{}` stayed busy for {} ms (queue.max_wait); retry "
+                                        "later.",
+                                        model_, limits.max_wait / kNanosPerMilli));
+  co_return false;
 }
 
 asio::awaitable<Session::Attempt> Session::attempt(Request& rq, std::uint32_t backend, routing::DispatchTicket& ticket,
@@ -553,6 +662,7 @@ asio::awaitable<Session::Attempt> Session::attempt(Request& rq, std::uint32_t ba
     pool.accounting.complete(ticket,
                              err == AttemptError::kClientGone ? routing::Outcome::kCancelled : routing::Outcome::kError,
                              0, worker_.clock().now(), local.policy.get());
+    local.hold->offer();
     if (err != AttemptError::kClientGone) {
       spdlog::debug("backend {}: {}", target.name, message_for_failure(err));
     }
@@ -565,6 +675,7 @@ asio::awaitable<Session::Attempt> Session::attempt(Request& rq, std::uint32_t ba
     clear_deadline();
     exchange_active_ = false;
     pool.accounting.complete(ticket, routing::Outcome::kError, 0, worker_.clock().now(), local.policy.get());
+    local.hold->offer();
     result.error = AttemptError::kRetryableStatus;
     result.status = status;
     co_return result;
@@ -782,6 +893,7 @@ asio::awaitable<Session::Attempt> Session::relay(Request& rq, std::uint32_t back
     // A non-streamed answer arrives whole: its head is the first sign of progress.
     const Nanos now = worker_.clock().now();
     pool.accounting.first_token(ticket, now, local.policy.get());
+    local.hold->offer();
     stats.ttft_count.add();
     stats.ttft_sum_ns.add(static_cast<std::uint64_t>(now - ticket.dispatched_at()));
   }
@@ -794,7 +906,10 @@ asio::awaitable<Session::Attempt> Session::relay(Request& rq, std::uint32_t back
   head.version = version_;
   head.upstream = &resp_headers_;
   head.request_id = request_id_;
-  if (rq.local->snapshot->server.backend_header) head.backend_name = target.name;
+  if (rq.local->snapshot->server.backend_header) {
+    head.backend_name = target.name;
+    if (rq.hold_deadline != 0) head.queued_ms = rq.held / kNanosPerMilli;
+  }
   if (p.is_done()) {
     body_mode_ = BodyMode::kWatch;
     const auto cl = p.content_length();
@@ -857,7 +972,12 @@ asio::awaitable<Session::Attempt> Session::relay(Request& rq, std::uint32_t back
     if (sse_.events() > events_before) {
       const Nanos now = worker_.clock().now();
       if (events_before == 0) {
-        pool.accounting.first_token(ticket, now, local.policy.get());
+        // A backend that streams usage on every chunk (vLLM continuous_usage_stats) reports the cache
+        // hit with the first one; parse_usage skips a chunk without usage at the cost of a search.
+        const auto first = sse_.usage_payload();
+        pool.accounting.first_token(ticket, now, local.policy.get(),
+                                    first ? prompt_usage_of(openai::parse_usage(*first)) : routing::PromptUsage{});
+        local.hold->offer();
         stats.ttft_count.add();
         stats.ttft_sum_ns.add(static_cast<std::uint64_t>(now - ticket.dispatched_at()));
       } else {
@@ -935,7 +1055,8 @@ asio::awaitable<Session::Attempt> Session::relay(Request& rq, std::uint32_t back
   if (err == AttemptError::kNone) {
     release_upstream(cpool, p.keep_alive() && up_buf_.size() == 0);
     pool.accounting.complete(ticket, status >= 500 ? routing::Outcome::kError : routing::Outcome::kOk, tokens, now,
-                             local.policy.get());
+                             local.policy.get(), prompt_usage_of(usage));
+    local.hold->offer();
     if (status < 300) {
       stats.responses_2xx.add();
     } else if (status >= 400 && status < 500) {
@@ -950,7 +1071,8 @@ asio::awaitable<Session::Attempt> Session::relay(Request& rq, std::uint32_t back
   release_upstream(cpool, false);
   pool.accounting.complete(ticket,
                            err == AttemptError::kClientGone ? routing::Outcome::kCancelled : routing::Outcome::kError,
-                           tokens, now, local.policy.get());
+                           tokens, now, local.policy.get(), prompt_usage_of(usage));
+  local.hold->offer();
   switch (err) {
     case AttemptError::kClientGone:
       stats.client_aborts.add();
@@ -1015,7 +1137,7 @@ asio::awaitable<bool> Session::write_client(std::string_view a, std::string_view
 }
 
 asio::awaitable<void> Session::write_gateway_response(int status, std::string_view content_type, std::string_view body,
-                                                      std::string_view allow) {
+                                                      std::string_view allow, std::string_view retry_after) {
   auto& stats = worker_.stats();
   if (status >= 400) stats.gateway_errors.add();
   if (status < 300) {
@@ -1034,6 +1156,7 @@ asio::awaitable<void> Session::write_gateway_response(int status, std::string_vi
   head.content_type = content_type;
   head.request_id = request_id_;
   head.allow = allow;
+  head.retry_after = retry_after;
   if (!head.keep_alive) keep_alive_ = false;
   out_.clear();
   append_client_response_head(head, out_);
@@ -1044,6 +1167,13 @@ asio::awaitable<void> Session::write_gateway_response(int status, std::string_vi
 asio::awaitable<void> Session::write_error(int status, std::string message, std::string_view param) {
   const std::string body = openai::error_body(status, message, param);
   co_await write_gateway_response(status, "application/json", body);
+}
+
+// A request the hold queue gives back: OpenAI's error shape with a code clients can act on, and
+// Retry-After, since the cause (a saturated fleet, a restart) passes.
+asio::awaitable<void> Session::write_hold_error(std::string_view code, std::string message) {
+  const std::string body = openai::coded_error_body(message, "server_error", code);
+  co_await write_gateway_response(503, "application/json", body, {}, "1");
 }
 
 // ---------------------------------------------------------------------------------------------

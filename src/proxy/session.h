@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "openai/request_view.h"
+#include "proxy/hold_queue.h"
 #include "proxy/padded_buffer.h"
 #include "proxy/retry.h"
 #include "proxy/sse_tracker.h"
@@ -35,8 +36,9 @@ class Session : public std::enable_shared_from_this<Session>, private upstream::
 
   /// Worker thread. Serves the connection until it closes.
   boost::asio::awaitable<void> run();
-  /// Worker thread. Drain: closes the connection if it is between requests; otherwise the current
-  /// request finishes and the connection closes after it.
+  /// Worker thread. Drain: closes the connection if it is between requests; a request held in the
+  /// gateway's queue (sent nowhere yet) is answered 503 at once, so its client can retry on another
+  /// replica; otherwise the current request finishes and the connection closes after it.
   void close_if_idle();
   /// Worker thread. Closes the client connection and any upstream connection now.
   void force_close();
@@ -51,6 +53,7 @@ class Session : public std::enable_shared_from_this<Session>, private upstream::
   boost::asio::awaitable<bool> read_request();
   boost::asio::awaitable<void> handle_request();
   boost::asio::awaitable<void> proxy_request(Request& rq);
+  boost::asio::awaitable<bool> hold(Request& rq, std::optional<std::uint32_t>& picked);
   boost::asio::awaitable<Attempt> attempt(Request& rq, std::uint32_t backend, routing::DispatchTicket& ticket,
                                           bool last_attempt);
   boost::asio::awaitable<AttemptError> acquire_connection(upstream::UpstreamPool& pool,
@@ -63,8 +66,9 @@ class Session : public std::enable_shared_from_this<Session>, private upstream::
   boost::asio::awaitable<Attempt> relay(Request& rq, std::uint32_t backend, routing::DispatchTicket& ticket,
                                         Nanos total_deadline);
   boost::asio::awaitable<void> write_gateway_response(int status, std::string_view content_type, std::string_view body,
-                                                      std::string_view allow = {});
+                                                      std::string_view allow = {}, std::string_view retry_after = {});
   boost::asio::awaitable<void> write_error(int status, std::string message, std::string_view param = {});
+  boost::asio::awaitable<void> write_hold_error(std::string_view code, std::string message);
   boost::asio::awaitable<bool> write_client(std::string_view a, std::string_view b = {});
   boost::asio::awaitable<boost::beast::error_code> parse_client(ClientRequestParser& parser, bool head_only);
   boost::asio::awaitable<bool> drain_body(std::uint64_t bytes);
@@ -122,6 +126,7 @@ class Session : public std::enable_shared_from_this<Session>, private upstream::
   bool capture_body_ = false;
   upstream::UpstreamPool::Waiter* waiter_ = nullptr;  ///< while waiting for a pooled connection
   boost::asio::steady_timer wait_timer_;
+  HoldEntry held_;  ///< place in the pool's hold queue while held (woken through wait_timer_)
 
   // Watchdog.
   boost::asio::steady_timer watchdog_;

@@ -28,6 +28,13 @@ void StatsTotals::add(const WorkerStats& s) {
   itl_count += s.itl_count.get();
   itl_sum_ns += s.itl_sum_ns.get();
   itl_max_ns = std::max(itl_max_ns, s.itl_max_ns.get());
+  held += s.held.get();
+  held_dispatched += s.held_dispatched.get();
+  hold_queue_full += s.hold_queue_full.get();
+  hold_timeouts += s.hold_timeouts.get();
+  hold_abandoned += s.hold_abandoned.get();
+  hold_drained += s.hold_drained.get();
+  held_ns_sum += s.held_ns_sum.get();
 }
 
 }  // namespace kvroute::proxy

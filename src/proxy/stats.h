@@ -40,6 +40,15 @@ struct alignas(64) WorkerStats {
   ShardCounter client_aborts;                      ///< clients that went away mid-request (upstream cancelled)
   ShardCounter ttft_count, ttft_sum_ns;            ///< time to first token (first SSE event, or response head)
   ShardCounter itl_count, itl_sum_ns, itl_max_ns;  ///< gaps between SSE events of a stream
+  // The hold queue (late binding, docs/gateway.md). Every request that enters the queue leaves it
+  // once: bound to a backend, timed out, abandoned, drained, or (rarely) with no candidate left.
+  ShardCounter held;             ///< requests that entered a hold queue (a retry held again counts again)
+  ShardCounter held_dispatched;  ///< held requests then bound to a backend
+  ShardCounter hold_queue_full;  ///< 503 queue_full: queue.max_requests were held already (not held)
+  ShardCounter hold_timeouts;    ///< 503 queue_timeout: held for queue.max_wait
+  ShardCounter hold_abandoned;   ///< clients that went away while held (nothing was sent upstream)
+  ShardCounter hold_drained;     ///< held requests answered 503 shutting_down at a graceful shutdown
+  ShardCounter held_ns_sum;      ///< time spent in hold queues, all exits (ns)
 };
 
 /// Sum of several shards (any thread; figures may be a moment apart from each other).
@@ -48,7 +57,8 @@ struct StatsTotals {
                 responses_5xx = 0, responses_other = 0, gateway_errors = 0, retries = 0, stale_retries = 0,
                 upstream_connects = 0, upstream_reuses = 0, connect_failures = 0, connect_timeouts = 0,
                 first_token_timeouts = 0, idle_timeouts = 0, total_timeouts = 0, client_aborts = 0, ttft_count = 0,
-                ttft_sum_ns = 0, itl_count = 0, itl_sum_ns = 0, itl_max_ns = 0;
+                ttft_sum_ns = 0, itl_count = 0, itl_sum_ns = 0, itl_max_ns = 0, held = 0, held_dispatched = 0,
+                hold_queue_full = 0, hold_timeouts = 0, hold_abandoned = 0, hold_drained = 0, held_ns_sum = 0;
   void add(const WorkerStats& s);
 };
 

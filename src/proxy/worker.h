@@ -23,6 +23,7 @@
 #include "openai/request_view.h"
 #include "proxy/routing_snapshot.h"
 #include "proxy/stats.h"
+#include "proxy/worker_hold_queue.h"
 #include "routing/policy.h"
 #include "routing/prompt_features.h"
 #include "upstream/upstream_connection.h"
@@ -52,10 +53,12 @@ struct SharedState {
 
 class Worker {
  public:
-  /// A pool's per-worker part: the policy instance and the connection pool of each backend.
+  /// A pool's per-worker part: the policy instance, the connection pool of each backend, and the
+  /// queue of requests the policy holds.
   struct LocalPool {
     std::unique_ptr<routing::Policy> policy;
     std::vector<upstream::UpstreamPool*> connections;  ///< [i] for backend i of the pool's set
+    WorkerHoldQueue* hold = nullptr;                   ///< never null (see hold_queue())
   };
   /// The worker's view of one snapshot. Sessions hold it (shared_ptr, this worker's control block
   /// only) for the duration of a request, so a snapshot change never pulls state from under them.
@@ -104,6 +107,14 @@ class Worker {
   void session_started(Session* s);
   void session_ended(Session* s);
 
+  /// This worker's hold queue for the pool named `pool`, made on first use. Keyed by name, like the
+  /// connection pools by backend, so held requests keep their places across reloads.
+  WorkerHoldQueue& hold_queue(const std::string& pool) {
+    auto& q = hold_queues_[pool];
+    if (!q) q = std::make_unique<WorkerHoldQueue>(io_);
+    return *q;
+  }
+
  private:
   boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor);
   boost::asio::awaitable<void> sweep_loop();
@@ -129,6 +140,8 @@ class Worker {
     std::unique_ptr<upstream::UpstreamPool> pool;
   };
   std::unordered_map<const routing::BackendState*, PoolEntry> pools_;
+  /// Declared after io_: destroyed first, while the io_context their timers belong to still exists.
+  std::unordered_map<std::string, std::unique_ptr<WorkerHoldQueue>> hold_queues_;
   Session* sessions_ = nullptr;  ///< intrusive list of live sessions
   std::uint64_t request_id_prefix_;
   std::uint64_t request_id_counter_ = 0;

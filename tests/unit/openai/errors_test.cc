@@ -70,6 +70,15 @@ TEST(ErrorBodyTest, RoundTripsHostileMessages) {
   for (const char c : body) EXPECT_GE(static_cast<unsigned char>(c), 0x20) << "raw control character in body";
 }
 
+TEST(CodedErrorBodyTest, OpenAiShapeWithSymbolicCode) {
+  EXPECT_EQ(coded_error_body("Held too long.", "server_error", "queue_timeout"),
+            R"({"error":{"message":"Held too long.","type":"server_error","param":null,"code":"queue_timeout"}})");
+  const auto j = nlohmann::json::parse(coded_error_body("a \"quoted\"\nline", "server_error", "queue_full"));
+  EXPECT_EQ(j["error"]["message"], "a \"quoted\"\nline");
+  EXPECT_EQ(j["error"]["code"], "queue_full");
+  EXPECT_TRUE(j["error"]["param"].is_null());
+}
+
 TEST(JsonEscapeTest, ExactEscapes) {
   const auto escaped = [](std::string_view s) {
     std::string out = "prefix:";

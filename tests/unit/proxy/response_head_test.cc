@@ -75,5 +75,32 @@ TEST(ResponseHeadTest, AllowAndReasonPhrases) {
   EXPECT_EQ(reason_phrase(799), "Unknown");
 }
 
+TEST(ResponseHeadTest, RetryAfterAndQueuedTimeOnlyWhenSet) {
+  ClientResponseHead head;
+  head.status = 503;
+  head.content_type = "application/json";
+  head.retry_after = "1";
+  std::string out;
+  append_client_response_head(head, out);
+  EXPECT_EQ(out,
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+            "Content-Length: 0\r\n\r\n");
+  head = ClientResponseHead{};
+  head.backend_name = "gpu-a";
+  head.queued_ms = 0;  // held, bound within the millisecond: still said
+  out.clear();
+  append_client_response_head(head, out);
+  EXPECT_NE(out.find("x-kvroute-queued-ms: 0\r\n"), std::string::npos) << out;
+  head.queued_ms = 1234;
+  out.clear();
+  append_client_response_head(head, out);
+  EXPECT_NE(out.find("x-kvroute-queued-ms: 1234\r\n"), std::string::npos) << out;
+  head.queued_ms = -1;
+  out.clear();
+  append_client_response_head(head, out);
+  EXPECT_EQ(out.find("queued"), std::string::npos) << out;
+  EXPECT_EQ(out.find("Retry-After"), std::string::npos) << out;
+}
+
 }  // namespace
 }  // namespace kvroute::proxy

@@ -53,6 +53,29 @@ pools:
   EXPECT_EQ((*(*first)->pools[0].set)[0].shared_state, (*(*second)->pools[0].set)[0].shared_state);
 }
 
+TEST(RoutingSnapshotTest, HeldCountCarriesOverByPoolName) {
+  const auto c = load(R"(
+pools:
+  - name: p
+    models: [m]
+    backends: [http://127.0.0.1:8001]
+  - name: q
+    models: [n]
+    backends: [http://127.0.0.1:8002]
+)");
+  const auto registry = routing::PolicyRegistry::with_builtin_policies();
+  auto first = build_routing_snapshot(c, registry);
+  ASSERT_TRUE(first.ok());
+  ASSERT_TRUE((*first)->pools[0].held && (*first)->pools[1].held);
+  EXPECT_NE((*first)->pools[0].held, (*first)->pools[1].held);
+  ASSERT_TRUE((*first)->pools[0].held->try_acquire(10));  // a request held across the reload
+  auto second = build_routing_snapshot(c, registry, first->get());
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ((*second)->pools[0].held, (*first)->pools[0].held);
+  EXPECT_EQ((*second)->pools[0].held->held(), 1u);
+  EXPECT_EQ((*second)->pools[1].held, (*first)->pools[1].held);
+}
+
 TEST(RoutingSnapshotTest, PolicyErrorsAreLocatedInTheFile) {
   const auto c = load(R"(pools:
   - name: p

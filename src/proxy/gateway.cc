@@ -12,7 +12,6 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -20,12 +19,16 @@
 #include <random>
 #include <thread>
 
+#include "admin/admin_server.h"
 #include "config/load_config.h"
+#include "proxy/admin_metrics.h"
 #include "proxy/models_catalog.h"
+#include "proxy/scrape_targets.h"
 #include "proxy/session.h"
 #include "proxy/worker.h"
 #include "routing/policy_registry.h"
-#include "upstream/response_parser.h"
+#include "upstream/http_get.h"
+#include "upstream/metrics_scraper.h"
 
 namespace kvroute::proxy {
 
@@ -231,6 +234,21 @@ struct Gateway::Impl {
   std::string models_body;
   unsigned running = 0;
   bool shutting_down = false;
+  // Declared after `control`, so destroyed before it: their sockets and timers belong to it.
+  /// Reads the backends' metrics pages into their BackendState (started once the gateway is up).
+  std::unique_ptr<upstream::MetricsScraper> scraper;
+  /// The admin listener (admin.listen); kept open through the drain, closed when the workers end.
+  std::unique_ptr<admin::AdminServer> admin_server;
+  std::string admin_url;
+
+  /// The admin /metrics page (control thread): worker shards summed, backends' atomics read.
+  void admin_metrics_page(std::string& out) const {
+    StatsTotals totals;
+    for (const auto& w : workers) totals.add(w->stats());
+    render_admin_metrics(*shared.snapshot.load(), totals, shared.client_connections.load(std::memory_order_relaxed),
+                         scraper.get(), shared.clock.now(), out);
+  }
+  Result<void> bind_admin();
 
   void render_models(const std::vector<DiscoveredModel>& discovered) {
     std::string body = render_models_body(config, shared.snapshot.load()->router, discovered, created);
@@ -248,61 +266,16 @@ struct Gateway::Impl {
 };
 
 asio::awaitable<std::optional<std::string>> Gateway::Impl::fetch_models(const upstream::BackendTarget& target) {
-  auto socket = std::make_shared<tcp::socket>(control);
-  asio::steady_timer deadline(control);
-  deadline.expires_after(kModelsFetchTimeout);
-  deadline.async_wait([socket](const boost::system::error_code& ec) {
-    if (!ec) upstream::close_quietly(*socket);
-  });
-  struct Collect final : upstream::BodySink {
-    std::string body;
-    void on_body(std::string_view bytes) override {
-      if (body.size() < (4u << 20)) body.append(bytes);
-    }
-  } sink;
-  std::optional<std::string> result;
-  bool connected = false;
-  for (const auto& address : target.addresses) {
-    const tcp::endpoint ep = upstream::to_endpoint(address);
-    boost::system::error_code ec;
-    if (socket->is_open()) socket->close(ec);
-    auto [cec] = co_await socket->async_connect(ep, kAwait);
-    if (!cec) {
-      connected = true;
-      break;
-    }
-  }
-  if (connected) {
-    std::string request = "GET ";
-    upstream::append_upstream_target(target.base_path, "/v1/models", request);
-    request += " HTTP/1.1\r\nHost: " + target.host_header + "\r\nAccept: application/json\r\nConnection: close\r\n\r\n";
-    auto [wec, wn] = co_await asio::async_write(*socket, asio::buffer(request), kAwait);
-    if (!wec) {
-      upstream::HeaderBlock headers;
-      upstream::UpstreamResponseParser parser(headers, &sink);
-      parser.eager(true);
-      std::string buf;
-      std::array<char, 8192> chunk;
-      while (!parser.is_done()) {
-        auto [rec, rn] = co_await socket->async_read_some(asio::buffer(chunk), kAwait);
-        if (rec == asio::error::eof && parser.got_some()) {
-          boost::beast::error_code eec;
-          parser.put_eof(eec);
-          break;
-        }
-        if (rec) break;
-        buf.append(chunk.data(), rn);
-        boost::beast::error_code pec;
-        const std::size_t used = parser.put(asio::buffer(buf), pec);
-        buf.erase(0, used);
-        if (pec && pec != boost::beast::http::error::need_more) break;
-      }
-      if (parser.is_done() && parser.status() == 200) result = std::move(sink.body);
-    }
-  }
-  deadline.cancel();
-  upstream::close_quietly(*socket);
-  co_return result;
+  upstream::HttpGetClient client(control.get_executor(), target);
+  upstream::HttpGetOptions get;
+  get.timeout = std::chrono::duration_cast<std::chrono::nanoseconds>(kModelsFetchTimeout).count();
+  get.max_body = 4u << 20;
+  get.accept = "application/json";
+  get.keep_alive = false;  // asked once at start-up and every models_refresh: not worth a kept connection
+  std::string body;
+  const auto status = co_await client.get("/v1/models", get, body);
+  if (!status || *status != 200) co_return std::nullopt;
+  co_return body;
 }
 
 asio::awaitable<void> Gateway::Impl::discover_models() {
@@ -338,6 +311,7 @@ void Gateway::Impl::begin_shutdown() {
   spdlog::info("shutting down: no new connections; in-flight requests get {}s to finish",
                nanos_to_seconds(config.server.shutdown_grace));
   refresh_timer.cancel();
+  if (scraper) scraper->stop();  // no new requests will be routed: the figures are of no more use
   for (auto& w : workers) w->begin_drain();
   grace_timer.expires_after(std::chrono::nanoseconds(config.server.shutdown_grace));
   grace_timer.async_wait([this](const boost::system::error_code& ec) {
@@ -352,9 +326,25 @@ void Gateway::Impl::worker_finished() {
   if (running == 0) {
     grace_timer.cancel();
     refresh_timer.cancel();
+    if (scraper) scraper->stop();
+    if (admin_server) admin_server->stop();
     boost::system::error_code ignored;
     signals.cancel(ignored);
   }
+}
+
+Result<void> Gateway::Impl::bind_admin() {
+  if (!config.admin.listen) return {};
+  admin::AdminRoutes routes;
+  routes.metrics = [this](std::string& out) { admin_metrics_page(out); };
+  routes.serving = [this] { return !shutting_down; };
+  admin::AdminServerOptions admin_options;
+  admin_options.token = config.admin.token;
+  admin_server = std::make_unique<admin::AdminServer>(control, std::move(routes), std::move(admin_options));
+  const auto port = admin_server->listen(*config.admin.listen);
+  if (!port) return port.error();
+  admin_url = fmt::format("http://{}:{}", url_host(config.admin.listen->host), *port);
+  return {};
 }
 
 Gateway::Gateway() : impl_(std::make_unique<Impl>()) {}
@@ -414,11 +404,17 @@ Result<void> Gateway::start() {
       return Error{e.code().value(), fmt::format("cannot listen on {}: {}", where, e.code().message())};
     }
   }
+  if (auto bound = impl.bind_admin(); !bound) return bound;
   if (!impl.discover_pools.empty()) {
     asio::co_spawn(impl.control, impl.discover_models(), asio::detached);
     impl.control.run();
     impl.control.restart();
   }
+  // Only now: these run for as long as the gateway does, and the discovery above runs the control
+  // loop until it has no work left.
+  impl.scraper = std::make_unique<upstream::MetricsScraper>(impl.control, impl.shared.clock);
+  impl.scraper->start(scrape_targets(*impl.shared.snapshot.load()));
+  if (impl.admin_server) impl.admin_server->start();
   // Signals are caught from here on (before "ready"), so a SIGTERM right after start-up drains too.
   impl.signals.add(SIGINT);
   impl.signals.add(SIGTERM);
@@ -437,13 +433,12 @@ Result<void> Gateway::start() {
   }
   if (impl.options.announce != nullptr) {
     for (const auto& url : impl.urls) *impl.options.announce << "listening url=" << url << std::endl;
+    if (impl.admin_server) *impl.options.announce << "admin url=" << impl.admin_url << std::endl;
     *impl.options.announce << "ready" << std::endl;
   }
-  spdlog::info("kvroute ready: {} worker(s), {} pool(s)", impl.workers.size(), impl.config.pools.size());
-  if (impl.config.admin.listen) {
-    spdlog::warn("admin.listen {} is configured, but this build serves no admin API yet",
-                 impl.config.admin.listen->to_string());
-  }
+  spdlog::info("kvroute ready: {} worker(s), {} pool(s), {} metrics endpoint(s) scraped", impl.workers.size(),
+               impl.config.pools.size(), impl.scraper->size());
+  if (impl.admin_server) spdlog::info("admin API on {}", impl.admin_url);
   return {};
 }
 

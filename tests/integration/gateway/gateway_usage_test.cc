@@ -1,0 +1,67 @@
+// The usage a backend reports about the prompt (prompt_tokens_details.cached_tokens), which the
+// gateway hands to its dispatch accounting to correct the prefix index: kvroute-sim reports it in a
+// non-streamed answer and in the usage chunk of a stream that asks for one, and it arrives intact
+// through the gateway.
+#include "gateway/gateway_test_util.h"
+
+namespace kvroute::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string long_prompt() {
+  std::string out;
+  while (out.size() < 2000) out += "the same long system prompt, shared by both requests. ";
+  return out;
+}
+
+/// usage.prompt_tokens_details.cached_tokens of a usage object, or -1 when absent.
+long cached_of(const json& usage) {
+  if (!usage.contains("prompt_tokens_details")) return -1;
+  return usage["prompt_tokens_details"].value("cached_tokens", -1L);
+}
+
+TEST(GatewayUsageTest, CachedTokensArriveInNonStreamedAnswers) {
+  auto sim = start_fleet(1);
+  const std::string model = sim->instance(0).model;
+  auto gw = GatewayProcess::start_yaml(one_pool_yaml(model, backend_list(*sim), "cost"));
+  HttpClient c = gw->client();
+  long cached[2] = {0, 0};
+  for (long& k : cached) {
+    auto r = c.post("/v1/chat/completions", chat_body(model, long_prompt(), {{"max_tokens", 2}}));
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    ASSERT_EQ(r->status, 200) << r->body;
+    const json j = parse_json(r->body);
+    ASSERT_TRUE(j.contains("usage")) << r->body;
+    EXPECT_GT(j["usage"]["prompt_tokens"].get<long>(), 400);
+    k = cached_of(j["usage"]);
+  }
+  EXPECT_EQ(cached[0], 0);
+  EXPECT_GT(cached[1], 400) << "the second request finds the shared prompt in the backend's prefix cache";
+}
+
+TEST(GatewayUsageTest, CachedTokensArriveInTheUsageChunkOfAStream) {
+  auto sim = start_fleet(1);
+  const std::string model = sim->instance(0).model;
+  auto gw = GatewayProcess::start_yaml(one_pool_yaml(model, backend_list(*sim), "cost"));
+  long cached[2] = {0, 0};
+  for (long& k : cached) {
+    HttpClient c = gw->client();
+    const std::string body = stream_chat(model, long_prompt(), 2, {{"stream_options", {{"include_usage", true}}}});
+    auto head = c.start_stream("POST", "/v1/chat/completions", body);
+    ASSERT_TRUE(head.ok()) << head.error().message;
+    ASSERT_EQ(head->status, 200);
+    auto events = read_all_events(c);
+    ASSERT_TRUE(events.ok()) << events.error().message;
+    ASSERT_GE(events->size(), 2u);
+    EXPECT_EQ(events->back().data, "[DONE]");
+    const json usage_chunk = parse_json((*events)[events->size() - 2].data);
+    ASSERT_TRUE(usage_chunk.contains("usage")) << usage_chunk.dump();
+    k = cached_of(usage_chunk["usage"]);
+  }
+  EXPECT_EQ(cached[0], 0);
+  EXPECT_GT(cached[1], 400);
+}
+
+}  // namespace
+}  // namespace kvroute::test

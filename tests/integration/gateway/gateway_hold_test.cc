@@ -9,6 +9,7 @@
 // bound after N ms held", "request ID left the queue", waited on as conditions (never fixed sleeps);
 // the sim's own metrics say what reached a backend. Generous timeouts: the machine may be loaded.
 #include <csignal>
+#include <limits>
 #include <optional>
 #include <thread>
 
@@ -28,9 +29,28 @@ std::unique_ptr<SimProcess> start_slow_fleet(int n) {
 constexpr const char* kCostHolding = "{name: cost, params: {hold_queue: 50ms, initial_prefill_rate: 1000}}";
 
 std::unique_ptr<GatewayProcess> start_gateway(const SimProcess& sim, const std::string& queue) {
-  return GatewayProcess::start_yaml(
-      one_pool_yaml(sim.instance(0).model, backend_list(sim), kCostHolding, "    queue: " + queue + "\n"),
-      {"--log-level", "debug"});
+  return GatewayProcess::start_yaml(one_pool_yaml(sim.instance(0).model, backend_list(sim), kCostHolding,
+                                                  "    queue: " + queue + "\n", "admin:\n  listen: 127.0.0.1:0\n"),
+                                    {"--log-level", "debug"});
+}
+
+/// A figure of the gateway's admin /metrics page (listener announced as "admin url=http://HOST:PORT"):
+/// the first sample of `series` whose line contains `filter`; NaN when absent.
+double gateway_metric(GatewayProcess& gw, const std::string& series, const std::string& filter = {}) {
+  static constexpr std::string_view kPrefix = "admin url=http://";
+  for (const auto& line : gw.process().lines()) {
+    if (!line.starts_with(kPrefix)) continue;
+    const std::string hostport = line.substr(kPrefix.size());
+    const auto colon = hostport.rfind(':');
+    HttpClient c(hostport.substr(0, colon), static_cast<std::uint16_t>(std::stoi(hostport.substr(colon + 1))));
+    return metric(metrics_page(c), series, filter);
+  }
+  ADD_FAILURE() << "no admin url line:\n" << gw.process().describe();
+  return std::numeric_limits<double>::quiet_NaN();
+}
+
+double left_queue(GatewayProcess& gw, const std::string& reason) {
+  return gateway_metric(gw, "kvroute_hold_queue_left_total{", "reason=\"" + reason + "\"");
 }
 
 /// A prompt of about `tokens` tokens, different for every `tag` (no prefix shared with another).
@@ -131,7 +151,10 @@ TEST(GatewayHoldTest, RequestsBeyondCapacityAreHeldAndAllServed) {
   // Two backends take one request each at once; the others arrive while both prefill and wait in
   // the gateway, to be bound one by one as first tokens come back.
   EXPECT_GE(held, 2);
-  EXPECT_EQ(sim_requests(*sim, 0) + sim_requests(*sim, 1), 8);
+  EXPECT_EQ(gateway_metric(*gw, "kvroute_hold_queue_entered_total"), held);
+  EXPECT_EQ(left_queue(*gw, "dispatched"), held);
+  EXPECT_GT(gateway_metric(*gw, "kvroute_hold_queue_wait_seconds_total"), 0.0);
+  EXPECT_TRUE(eventually([&] { return sim_requests(*sim, 0) + sim_requests(*sim, 1) == 8; }, 10s));
 }
 
 TEST(GatewayHoldTest, HeldRequestsAreBoundInArrivalOrder) {
@@ -183,6 +206,8 @@ TEST(GatewayHoldTest, HeldLongerThanMaxWaitIsA503QueueTimeout) {
   EXPECT_EQ(health->status, 200);
   EXPECT_EQ(first.get().status, 200);
   EXPECT_EQ(sim_requests(*sim, 0), 1);
+  EXPECT_EQ(left_queue(*gw, "timeout"), 1);
+  EXPECT_EQ(left_queue(*gw, "dispatched"), 0);
 }
 
 TEST(GatewayHoldTest, NoRoomInTheQueueIsA503QueueFull) {
@@ -197,6 +222,8 @@ TEST(GatewayHoldTest, NoRoomInTheQueueIsA503QueueFull) {
   ASSERT_TRUE(r.ok()) << r.error().message;
   expect_hold_error(*r, "queue_full");
   EXPECT_EQ(gw->process().stderr_tail().find("request refused held"), std::string::npos);
+  EXPECT_EQ(gateway_metric(*gw, "kvroute_hold_queue_full_total"), 1);
+  EXPECT_EQ(gateway_metric(*gw, "kvroute_hold_queue_entered_total"), 0);
   EXPECT_EQ(first.get().status, 200);
   EXPECT_EQ(sim_requests(*sim, 0), 1);
 }
@@ -225,7 +252,9 @@ TEST(GatewayHoldTest, AClientThatLeavesWhileHeldIsNeverSentUpstream) {
   EXPECT_FALSE(r.header("x-kvroute-queued-ms").empty());
   EXPECT_EQ(first.get().status, 200);
   EXPECT_EQ(gw->process().stderr_tail().find("request leaver bound"), std::string::npos);
-  EXPECT_EQ(sim_requests(*sim, 0), 2);
+  EXPECT_EQ(left_queue(*gw, "abandoned"), 1);
+  EXPECT_EQ(left_queue(*gw, "dispatched"), 1);
+  EXPECT_TRUE(eventually([&] { return sim_requests(*sim, 0) == 2; }, 10s)) << sim_requests(*sim, 0);
 }
 
 TEST(GatewayHoldTest, ShutdownAnswersHeldRequestsAndFinishesTheOthers) {

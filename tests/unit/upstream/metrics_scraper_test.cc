@@ -31,7 +31,8 @@ using namespace std::chrono_literals;
 constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
 
 /// A metrics endpoint: answers every GET with `page` and `status`, or never answers (`hang`).
-/// Counts connections and requests, and when each request arrived.
+/// Counts connections and requests, and when each request arrived. Its coroutines use it: it must
+/// outlive every run of the io_context after its construction.
 class FakeMetricsServer {
  public:
   explicit FakeMetricsServer(asio::io_context& io)
@@ -263,10 +264,17 @@ TEST_F(MetricsScraperTest, AStuckBackendTimesOutAndTheOthersKeepUpdating) {
 TEST_F(MetricsScraperTest, ARefusedConnectionIsAFailure) {
   auto a = std::make_shared<routing::BackendState>();
   ScrapeTarget t;
+  t.states = {a};
+  t.interval = 10 * kNanosPerMilli;
   {
-    FakeMetricsServer gone(io_);
-    t = target(gone, {a});
-  }  // its port is closed now
+    // A port that was free a moment ago, now closed: connections are refused.
+    tcp::acceptor probe(io_, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
+    const auto port = probe.local_endpoint().port();
+    t.backend.url = "http://127.0.0.1:" + std::to_string(port);
+    t.backend.name = "closed";
+    t.backend.host_header = "127.0.0.1:" + std::to_string(port);
+    t.backend.addresses = {*parse_numeric_address("127.0.0.1", port)};
+  }
   MetricsScraper scraper(io_, clock_);
   std::vector<ScrapeTarget> targets;
   targets.push_back(t);

@@ -1,7 +1,8 @@
 // The usage a backend reports about the prompt (prompt_tokens_details.cached_tokens), which the
 // gateway hands to its dispatch accounting to correct the prefix index: kvroute-sim reports it in a
-// non-streamed answer and in the usage chunk of a stream that asks for one, and it arrives intact
-// through the gateway.
+// non-streamed answer and in the usage chunk of a stream that asks for one, it arrives intact through
+// the gateway, and a backend that evicted a prefix the index still expects there shows as an
+// overprediction on the admin /metrics page.
 #include "gateway/gateway_test_util.h"
 
 namespace kvroute::test {
@@ -61,6 +62,48 @@ TEST(GatewayUsageTest, CachedTokensArriveInTheUsageChunkOfAStream) {
   }
   EXPECT_EQ(cached[0], 0);
   EXPECT_GT(cached[1], 400);
+}
+
+/// Admin /metrics page of a gateway started with an admin listener ("admin url=http://HOST:PORT").
+std::string admin_page(GatewayProcess& gw) {
+  static constexpr std::string_view kPrefix = "admin url=http://";
+  for (const auto& line : gw.process().lines()) {
+    if (!line.starts_with(kPrefix)) continue;
+    const std::string hostport = line.substr(kPrefix.size());
+    const auto colon = hostport.rfind(':');
+    HttpClient c(hostport.substr(0, colon), static_cast<std::uint16_t>(std::stoi(hostport.substr(colon + 1))));
+    return metrics_page(c);
+  }
+  ADD_FAILURE() << "no admin url line:\n" << gw.process().describe();
+  return {};
+}
+
+TEST(GatewayUsageTest, AnEvictedPrefixIsReportedAsAnOverprediction) {
+  auto sim = start_fleet(1);  // tiny: 4096 tokens of KV cache
+  const std::string model = sim->instance(0).model;
+  // No scraping: the prefix index does not learn the backend's small KV size, so it keeps expecting
+  // a prompt there after the backend evicted it; only the backend's usage report can tell it.
+  auto gw = GatewayProcess::start_yaml(one_pool_yaml(
+      model, backend_list(*sim), "cost", "    metrics: {enabled: false}\n", "admin:\n  listen: 127.0.0.1:0\n"));
+  HttpClient c = gw->client();
+  const auto send = [&](const std::string& content) {
+    auto r = c.post("/v1/chat/completions", chat_body(model, content, {{"max_tokens", 1}}));
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    ASSERT_EQ(r->status, 200) << r->body;
+  };
+  send(long_prompt());
+  for (int i = 0; i < 4; ++i) {  // 4 x ~1500 new tokens push the first prompt out of the backend's cache
+    std::string other;
+    while (other.size() < 6000) other += "unrelated prompt number " + std::to_string(i) + " fills the cache. ";
+    send(other);
+  }
+  send(long_prompt());  // the index predicts it cached; the backend reports (almost) nothing
+  const std::string page = admin_page(*gw);
+  const std::string backend = "backend=\"" + sim->instance(0).authority() + "\"";
+  EXPECT_EQ(metric(page, "kvroute_backend_prefix_reports_total{", backend), 6) << page;
+  EXPECT_GT(metric(page, "kvroute_backend_prefix_predicted_cached_tokens_total{", backend), 300) << page;
+  EXPECT_LT(metric(page, "kvroute_backend_prefix_reported_cached_tokens_total{", backend), 100) << page;
+  EXPECT_EQ(metric(page, "kvroute_backend_prefix_overpredictions_total{", backend), 1) << page;
 }
 
 }  // namespace

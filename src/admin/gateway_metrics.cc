@@ -105,8 +105,8 @@ constexpr BackendFamily kBackendFamilies[] = {
      [](const BackendFigures& b, Nanos) { return num(b.state->accounting.dispatched_total.load(kRelaxed)); }},
     {"kvroute_backend_completed_total",
      "counter",
-     "Requests the backend finished, by outcome: ok (a complete answer), error (failed, timed out, or an "
-     "error status), cancelled (the client went away).",
+     "Requests the backend finished, by outcome: ok (a complete answer below 500), error (failed, timed "
+     "out, or a 5xx status), cancelled (the client went away).",
      {"outcome", "ok"},
      [](const BackendFigures& b, Nanos) { return num(b.state->accounting.ok_total.load(kRelaxed)); }},
     {"kvroute_backend_completed_total",

@@ -1,7 +1,8 @@
 #pragma once
 // The gateway process: worker threads serving clients, and the control thread (the caller of run())
-// that publishes snapshots, refreshes the model list and handles SIGTERM/SIGINT with a graceful
-// drain. No Asio types here, so apps/kvroute/main.cc stays cheap to compile.
+// that publishes snapshots, refreshes the model list, scrapes the backends' metrics, serves the
+// admin listener and handles SIGTERM/SIGINT with a graceful drain. No Asio types here, so
+// apps/kvroute/main.cc stays cheap to compile.
 
 #include <cstdint>
 #include <iosfwd>
@@ -16,8 +17,9 @@
 namespace kvroute::proxy {
 
 struct GatewayOptions {
-  /// Where the start-up lines go ("listening url=http://HOST:PORT" per listener, then "ready");
-  /// null = nowhere. Each line is flushed (scripts and tests read them).
+  /// Where the start-up lines go ("listening url=http://HOST:PORT" per listener, "admin
+  /// url=http://HOST:PORT" when admin.listen is set, then "ready"); null = nowhere. Each line is
+  /// flushed (scripts and tests read them).
   std::ostream* announce = nullptr;
   /// Seed of the workers' random sources (policies' draws, request ids); 0 = from std::random_device.
   std::uint64_t seed = 0;
@@ -34,8 +36,9 @@ class Gateway {
   Gateway(const Gateway&) = delete;
   Gateway& operator=(const Gateway&) = delete;
 
-  /// Binds every listener (one SO_REUSEPORT socket per worker), asks pattern pools' backends for
-  /// their models, starts the worker threads, and announces the listening URLs and "ready".
+  /// Binds every listener (one SO_REUSEPORT socket per worker) and the admin listener, asks pattern
+  /// pools' backends for their models, starts the metrics scraper and the worker threads, and
+  /// announces the listening URLs and "ready".
   Result<void> start();
   /// The bound listeners as http://HOST:PORT (the real port when the configured one was 0).
   const std::vector<std::string>& listening_urls() const;

@@ -135,7 +135,7 @@ asio::awaitable<Result<int>> HttpGetClient::get(std::string_view path, const Htt
     if (result || !reused || got_bytes || st->timed_out || st->cancelled) break;
     // The kept connection failed before any byte of the answer: the backend closed it as we sent.
   }
-  if (st->call == call) st->deadline.cancel();
+  st->deadline.cancel();  // calls never overlap: this deadline is this call's
   if (!result) st->drop_connection();
   co_return result;
 }

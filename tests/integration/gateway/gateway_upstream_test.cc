@@ -19,9 +19,14 @@ const std::string kAnswer =
 
 FakeAction ok_json(const FakeRequest&) { return FakeAction{FakeBackend::json_response(kAnswer), false, false}; }
 
+/// Pool YAML that turns metrics scraping off: the fake backend is no inference server, and the
+/// scraper's GET /metrics (on a connection of its own) would add to the requests and connections
+/// these tests count.
+const std::string kNoScrape = "    metrics: {enabled: false}\n";
+
 TEST(GatewayUpstreamTest, KeepAliveConnectionsToBackendsAreReused) {
   FakeBackend backend(ok_json);
-  auto gw = GatewayProcess::start_yaml(one_pool_yaml("m", "[" + backend.url() + "]", "round_robin"));
+  auto gw = GatewayProcess::start_yaml(one_pool_yaml("m", "[" + backend.url() + "]", "round_robin", kNoScrape));
   {
     HttpClient c = gw->client();
     for (int i = 0; i < 20; ++i) {
@@ -57,8 +62,8 @@ TEST(GatewayUpstreamTest, ConcurrentRequestsOpenUpToMaxConnections) {
     }
     return FakeAction{FakeBackend::json_response(kAnswer), false, false};
   });
-  auto gw = GatewayProcess::start_yaml(
-      one_pool_yaml("m", fmt::format("[{{url: \"{}\", max_connections: 2}}]", backend.url()), "round_robin"));
+  auto gw = GatewayProcess::start_yaml(one_pool_yaml(
+      "m", fmt::format("[{{url: \"{}\", max_connections: 2}}]", backend.url()), "round_robin", kNoScrape));
   for (int round = 0; round < 3; ++round) {
     std::vector<std::thread> clients;
     for (int i = 0; i < 2; ++i) {
@@ -83,7 +88,7 @@ TEST(GatewayUpstreamTest, AStaleKeepAliveConnectionIsRetriedOnAFreshOne) {
     return FakeAction{FakeBackend::json_response(kAnswer), false, false};
   });
   auto gw = GatewayProcess::start_yaml(
-      one_pool_yaml("m", "[" + backend.url() + "]", "round_robin", "    retries: {attempts: 0}\n"));
+      one_pool_yaml("m", "[" + backend.url() + "]", "round_robin", kNoScrape + "    retries: {attempts: 0}\n"));
   HttpClient c = gw->client();
   for (int i = 0; i < 3; ++i) {
     auto r = c.post("/v1/chat/completions", chat_body("m", "stale"));
@@ -99,7 +104,7 @@ TEST(GatewayUpstreamTest, AStaleKeepAliveConnectionIsRetriedOnAFreshOne) {
 TEST(GatewayUpstreamTest, AFreshConnectionThatDiesIsABadGatewayWithoutRetries) {
   FakeBackend backend([](const FakeRequest&) { return FakeAction{{}, false, true}; });
   auto gw = GatewayProcess::start_yaml(
-      one_pool_yaml("m", "[" + backend.url() + "]", "round_robin", "    retries: {attempts: 0}\n"));
+      one_pool_yaml("m", "[" + backend.url() + "]", "round_robin", kNoScrape + "    retries: {attempts: 0}\n"));
   HttpClient c = gw->client();
   auto r = c.post("/v1/chat/completions", chat_body("m", "dies"));
   ASSERT_TRUE(r.ok());
@@ -109,10 +114,11 @@ TEST(GatewayUpstreamTest, AFreshConnectionThatDiesIsABadGatewayWithoutRetries) {
 
 TEST(GatewayUpstreamTest, RequestHeadSentUpstream) {
   FakeBackend backend(ok_json);
-  auto gw = GatewayProcess::start_yaml(one_pool_yaml("m", "[" + backend.url() + "/base]", "round_robin",
-                                                     "    headers:\n"
-                                                     "      add: {Authorization: \"Bearer pool-key\", x-team: search}\n"
-                                                     "      strip: [cookie]\n"));
+  auto gw = GatewayProcess::start_yaml(
+      one_pool_yaml("m", "[" + backend.url() + "/base]", "round_robin",
+                    kNoScrape + "    headers:\n"
+                                "      add: {Authorization: \"Bearer pool-key\", x-team: search}\n"
+                                "      strip: [cookie]\n"));
   HttpClient c = gw->client();
   const std::string body = chat_body("m", "headers");
   auto r = c.request("POST", "/v1/chat/completions?trace=1", body,
@@ -150,7 +156,7 @@ TEST(GatewayUpstreamTest, RequestHeadSentUpstream) {
 TEST(GatewayUpstreamTest, AliasIsSplicedIntoTheBodyAndNothingElseChanges) {
   FakeBackend backend(ok_json);
   auto gw = GatewayProcess::start_yaml(one_pool_yaml("real/model-name", "[" + backend.url() + "]", "round_robin",
-                                                     "    aliases: {short: real/model-name}\n"));
+                                                     kNoScrape + "    aliases: {short: real/model-name}\n"));
   HttpClient c = gw->client();
   // Odd but valid JSON layout: the gateway must not re-serialise it.
   const std::string body =
@@ -168,7 +174,7 @@ TEST(GatewayUpstreamTest, AliasIsSplicedIntoTheBodyAndNothingElseChanges) {
 
 TEST(GatewayUpstreamTest, ChunkedRequestBodyIsSentWithContentLength) {
   FakeBackend backend(ok_json);
-  auto gw = GatewayProcess::start_yaml(one_pool_yaml("m", "[" + backend.url() + "]", "round_robin"));
+  auto gw = GatewayProcess::start_yaml(one_pool_yaml("m", "[" + backend.url() + "]", "round_robin", kNoScrape));
   HttpClient c = gw->client();
   const std::string body = chat_body("m", "chunks");
   ASSERT_TRUE(c.send_raw(fmt::format("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
@@ -192,7 +198,7 @@ TEST(GatewayUpstreamTest, ChunkedResponseIsRelayedAsIs) {
         "X-Backend: yes\r\n\r\n4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\n",
         false, false};
   });
-  auto gw = GatewayProcess::start_yaml(one_pool_yaml("m", "[" + backend.url() + "]", "round_robin"));
+  auto gw = GatewayProcess::start_yaml(one_pool_yaml("m", "[" + backend.url() + "]", "round_robin", kNoScrape));
   HttpClient c = gw->client();
   for (int i = 0; i < 2; ++i) {
     auto r = c.post("/v1/chat/completions", chat_body("m", "chunked answer"));
@@ -213,7 +219,7 @@ TEST(GatewayUpstreamTest, CloseDelimitedResponseIsChunkedForTheClient) {
     return FakeAction{"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{\"whole\":true}",
                       true, false};
   });
-  auto gw = GatewayProcess::start_yaml(one_pool_yaml("m", "[" + backend.url() + "]", "round_robin"));
+  auto gw = GatewayProcess::start_yaml(one_pool_yaml("m", "[" + backend.url() + "]", "round_robin", kNoScrape));
   HttpClient c = gw->client();
   for (int i = 0; i < 2; ++i) {
     auto r = c.post("/v1/chat/completions", chat_body("m", "close delimited"));
@@ -234,7 +240,7 @@ TEST(GatewayUpstreamTest, BackendErrorIsRelayedFaithfully) {
                           std::to_string(err.size()) + "\r\n\r\n" + err,
                       false, false};
   });
-  auto gw = GatewayProcess::start_yaml(one_pool_yaml("m", "[" + backend.url() + "]", "round_robin"));
+  auto gw = GatewayProcess::start_yaml(one_pool_yaml("m", "[" + backend.url() + "]", "round_robin", kNoScrape));
   HttpClient c = gw->client();
   auto r = c.post("/v1/chat/completions", chat_body("m", "too long"));
   ASSERT_TRUE(r.ok());
@@ -250,7 +256,7 @@ TEST(GatewayUpstreamTest, BrokenStreamClosesTheClientConnection) {
         "f\r\ndata: {\"a\":1}\n\n\r\n",
         true, false};  // then the backend vanishes mid-stream
   });
-  auto gw = GatewayProcess::start_yaml(one_pool_yaml("m", "[" + backend.url() + "]", "round_robin"));
+  auto gw = GatewayProcess::start_yaml(one_pool_yaml("m", "[" + backend.url() + "]", "round_robin", kNoScrape));
   HttpClient c = gw->client();
   auto head = c.start_stream("POST", "/v1/chat/completions", stream_chat("m", "broken", 5));
   ASSERT_TRUE(head.ok()) << head.error().message;

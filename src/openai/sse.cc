@@ -128,25 +128,149 @@ std::optional<Usage> read_usage(od::value v) {
 
 }  // namespace
 
-std::optional<Usage> parse_usage(std::string_view json) {
-  // Most stream chunks carry no usage: skip them without parsing.
-  if (json.find("\"usage\"") == std::string_view::npos) return std::nullopt;
+namespace {
+
+bool is_json_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+/// The value after the last `"usage":` key of `json` when that key is a member of the root object,
+/// found without parsing the rest of the document. OpenAI-compatible servers write usage near the end
+/// of the root object (vLLM follows it only with `"prompt_logprobs":null` and the like), so a search
+/// backwards from the end stops within the last few hundred bytes. A quote delimits a key only when
+/// an even number of backslashes precede it (inside a JSON string every quote is escaped), so an
+/// unescaped `"usage"` followed by a colon is a key. It belongs to the root object when what follows
+/// its value is only `, "key": scalar` members and one closing brace: nothing there opens or closes
+/// another level. kNotFound: no usage key anywhere; kElsewhere: the last one is not provably a member
+/// of the root (the caller parses the whole document).
+enum class UsageScan : std::uint8_t { kFound, kNotFound, kElsewhere };
+
+/// Skips white space from i.
+std::size_t skip_space(std::string_view s, std::size_t i) {
+  while (i < s.size() && is_json_space(s[i])) ++i;
+  return i;
+}
+
+/// The end of the string starting at the quote s[i], or npos when unterminated.
+std::size_t string_end(std::string_view s, std::size_t i) {
+  for (++i; i < s.size(); ++i) {
+    if (s[i] == '\\') {
+      ++i;
+    } else if (s[i] == '"') {
+      return i + 1;
+    }
+  }
+  return std::string_view::npos;
+}
+
+/// The end of a scalar (string, number, true, false, null) starting at s[i]; npos if s[i] opens an
+/// object or array or the scalar is unterminated.
+std::size_t scalar_end(std::string_view s, std::size_t i) {
+  if (i >= s.size() || s[i] == '{' || s[i] == '[') return std::string_view::npos;
+  if (s[i] == '"') return string_end(s, i);
+  while (i < s.size() && s[i] != ',' && s[i] != '}' && s[i] != ']' && !is_json_space(s[i])) ++i;
+  return i;
+}
+
+/// Whether s[i..] is `(, "key" : scalar)* }` and white space to the end.
+bool is_root_tail(std::string_view s, std::size_t i) {
+  for (;;) {
+    i = skip_space(s, i);
+    if (i >= s.size()) return false;
+    if (s[i] == '}') return skip_space(s, i + 1) == s.size();
+    if (s[i] != ',') return false;
+    i = skip_space(s, i + 1);
+    if (i >= s.size() || s[i] != '"') return false;
+    i = string_end(s, i);
+    if (i == std::string_view::npos) return false;
+    i = skip_space(s, i);
+    if (i >= s.size() || s[i] != ':') return false;
+    i = scalar_end(s, skip_space(s, i + 1));
+    if (i == std::string_view::npos) return false;
+  }
+}
+
+UsageScan scan_last_usage(std::string_view json, std::string_view& value) {
+  static constexpr std::string_view kKey = "\"usage\"";
+  if (json.size() < kKey.size()) return UsageScan::kNotFound;
+  // Backwards, one byte compare per position (string_view::rfind calls memcmp at every position).
+  for (std::size_t at = json.size() - kKey.size() + 1; at-- > 0;) {
+    if (json[at] != '"' || json.compare(at, kKey.size(), kKey) != 0) continue;
+    std::size_t backslashes = 0;
+    while (backslashes < at && json[at - 1 - backslashes] == '\\') ++backslashes;
+    if (backslashes % 2 != 0) continue;
+    std::size_t i = skip_space(json, at + kKey.size());
+    if (i >= json.size() || json[i] != ':') continue;
+    i = skip_space(json, i + 1);
+    // The value's extent: the object (braces outside strings), or a scalar (null).
+    std::size_t after = std::string_view::npos;
+    if (i < json.size() && json[i] == '{') {
+      int depth = 0;
+      for (std::size_t j = i; j < json.size(); ++j) {
+        const char c = json[j];
+        if (c == '"') {
+          j = string_end(json, j);
+          if (j == std::string_view::npos) break;
+          --j;
+        } else if (c == '{') {
+          ++depth;
+        } else if (c == '}' && --depth == 0) {
+          after = j + 1;
+          break;
+        }
+      }
+    } else {
+      after = scalar_end(json, i);
+    }
+    if (after == std::string_view::npos) return UsageScan::kElsewhere;
+    value = json.substr(i, after - i);
+    return is_root_tail(json, after) ? UsageScan::kFound : UsageScan::kElsewhere;
+  }
+  return UsageScan::kNotFound;
+}
+
+/// Parses `text` (a whole document) with the thread's parser; `visit` reads the root value.
+template <class Visit>
+std::optional<Usage> parse_padded(std::string_view text, Visit visit) {
   thread_local od::parser parser;
   thread_local std::string padded;
-  padded.assign(json);
-  padded.resize(json.size() + simdjson::SIMDJSON_PADDING, '\0');
+  padded.assign(text);
+  padded.resize(text.size() + simdjson::SIMDJSON_PADDING, '\0');
   od::document doc;
-  if (parser.iterate(padded.data(), json.size(), padded.size()).get(doc) != simdjson::SUCCESS) return std::nullopt;
-  od::object root;
-  if (doc.get_object().get(root) != simdjson::SUCCESS) return std::nullopt;
-  for (auto field_result : root) {
-    od::field field;
-    if (std::move(field_result).get(field) != simdjson::SUCCESS) return std::nullopt;
-    std::string_view key;
-    if (field.unescaped_key().get(key) != simdjson::SUCCESS) return std::nullopt;
-    if (key == "usage") return read_usage(field.value());
+  if (parser.iterate(padded.data(), text.size(), padded.size()).get(doc) != simdjson::SUCCESS) return std::nullopt;
+  return visit(doc);
+}
+
+}  // namespace
+
+std::optional<Usage> parse_usage(std::string_view json) {
+  // Most stream chunks carry no usage, and in a non-streamed answer the usage comes at the end of
+  // the root object: only the usage object is parsed then. Parsing the whole answer to reach it cost more than any
+  // other step of a proxied request except the request's own parse.
+  std::string_view value;
+  switch (scan_last_usage(json, value)) {
+    case UsageScan::kNotFound:
+      return std::nullopt;
+    case UsageScan::kFound:
+      if (value.empty() || value.front() != '{') return std::nullopt;  // null
+      return parse_padded(value, [](od::document& doc) -> std::optional<Usage> {
+        od::value v;
+        if (doc.get_value().get(v) != simdjson::SUCCESS) return std::nullopt;
+        return read_usage(v);
+      });
+    case UsageScan::kElsewhere:
+      break;
   }
-  return std::nullopt;
+  return parse_padded(json, [](od::document& doc) -> std::optional<Usage> {
+    od::object root;
+    if (doc.get_object().get(root) != simdjson::SUCCESS) return std::nullopt;
+    for (auto field_result : root) {
+      od::field field;
+      if (std::move(field_result).get(field) != simdjson::SUCCESS) return std::nullopt;
+      std::string_view key;
+      if (field.unescaped_key().get(key) != simdjson::SUCCESS) return std::nullopt;
+      if (key == "usage") return read_usage(field.value());
+    }
+    return std::nullopt;
+  });
 }
 
 }  // namespace kvroute::openai

@@ -33,13 +33,13 @@ class SseParser {
  private:
   void take_line(std::string_view line);
 
-  std::string buf_;          ///< bytes fed and not yet consumed as lines (from pos_)
-  std::size_t pos_ = 0;      ///< start of the first unconsumed line in buf_
-  std::size_t scanned_ = 0;  ///< bytes from pos_ already known to hold no line end
+  std::string buf_;              ///< bytes fed and not yet consumed as lines (from pos_)
+  std::size_t pos_ = 0;          ///< start of the first unconsumed line in buf_
+  std::size_t scanned_ = 0;      ///< bytes from pos_ already known to hold no line end
   std::size_t event_bytes_ = 0;  ///< bytes of consumed lines of the event being assembled
-  std::string data_;         ///< data of the event being assembled (or just returned)
-  bool has_data_ = false;    ///< the event being assembled has a data field
-  bool returned_ = false;    ///< data_ was handed out by next(); clear it on the next call
+  std::string data_;             ///< data of the event being assembled (or just returned)
+  bool has_data_ = false;        ///< the event being assembled has a data field
+  bool returned_ = false;        ///< data_ was handed out by next(); clear it on the next call
 };
 
 /// Token usage, as found in a response body or in the usage chunk of a stream.
@@ -51,8 +51,10 @@ struct Usage {
 };
 
 /// Reads the top-level "usage" from a response body or stream chunk; nullopt when absent or null,
-/// or when json is not an object. Missing counters read as 0 (total_tokens as prompt + completion).
-/// Any thread (uses a thread-local parser and buffer).
+/// or when json is not an object. When usage is followed only by scalar members of the root object
+/// (as OpenAI-compatible servers write it) only the usage object is parsed; otherwise the whole
+/// document is. Missing counters read as 0
+/// (total_tokens as prompt + completion). Any thread (uses a thread-local parser and buffer).
 std::optional<Usage> parse_usage(std::string_view json);
 
 }  // namespace kvroute::openai

@@ -1,5 +1,7 @@
 #include "proxy/request_parser.h"
 
+#include "upstream/beast_field_kind.h"
+
 namespace kvroute::proxy {
 
 namespace beast = boost::beast;
@@ -21,9 +23,10 @@ void ClientRequestParser::on_request_impl(beast::http::verb method, beast::strin
   version_ = version;
 }
 
-void ClientRequestParser::on_field_impl(beast::http::field /*name*/, beast::string_view name_string,
+void ClientRequestParser::on_field_impl(beast::http::field name, beast::string_view name_string,
                                         beast::string_view value, beast::error_code& /*ec*/) {
-  headers_.add(std::string_view(name_string.data(), name_string.size()), std::string_view(value.data(), value.size()));
+  const std::string_view field_name(name_string.data(), name_string.size());
+  headers_.add(field_name, std::string_view(value.data(), value.size()), upstream::header_kind_of(name, field_name));
 }
 
 void ClientRequestParser::on_header_impl(beast::error_code& /*ec*/) {}

@@ -122,7 +122,7 @@ void HeaderBlock::clear() {
   has_connection_ = false;
 }
 
-void HeaderBlock::add(std::string_view name, std::string_view value) {
+void HeaderBlock::add(std::string_view name, std::string_view value, HeaderKind kind) {
   Entry e;
   e.name_offset = static_cast<std::uint32_t>(storage_.size());
   e.name_length = static_cast<std::uint32_t>(name.size());
@@ -130,7 +130,7 @@ void HeaderBlock::add(std::string_view name, std::string_view value) {
   e.value_offset = static_cast<std::uint32_t>(storage_.size());
   e.value_length = static_cast<std::uint32_t>(value.size());
   storage_.append(value);
-  e.kind = classify_header(name);
+  e.kind = kind;
   if (e.kind == HeaderKind::kConnection) has_connection_ = true;
   entries_.push_back(e);
 }

@@ -64,7 +64,9 @@ class HeaderBlock {
   /// Forgets every field (capacity is kept).
   void clear();
   /// Appends a field (name and value are copied).
-  void add(std::string_view name, std::string_view value);
+  void add(std::string_view name, std::string_view value) { add(name, value, classify_header(name)); }
+  /// Appends a field whose kind the caller already knows (a parser that classified the name).
+  void add(std::string_view name, std::string_view value, HeaderKind kind);
 
   std::size_t size() const { return entries_.size(); }
   bool empty() const { return entries_.empty(); }

@@ -1,5 +1,7 @@
 #include "upstream/response_parser.h"
 
+#include "upstream/beast_field_kind.h"
+
 namespace kvroute::upstream {
 
 namespace beast = boost::beast;
@@ -17,9 +19,10 @@ void UpstreamResponseParser::on_response_impl(int code, beast::string_view /*rea
   version_ = version;
 }
 
-void UpstreamResponseParser::on_field_impl(beast::http::field /*name*/, beast::string_view name_string,
+void UpstreamResponseParser::on_field_impl(beast::http::field name, beast::string_view name_string,
                                            beast::string_view value, beast::error_code& /*ec*/) {
-  headers_.add(std::string_view(name_string.data(), name_string.size()), std::string_view(value.data(), value.size()));
+  const std::string_view field_name(name_string.data(), name_string.size());
+  headers_.add(field_name, std::string_view(value.data(), value.size()), header_kind_of(name, field_name));
 }
 
 void UpstreamResponseParser::on_header_impl(beast::error_code& /*ec*/) {}

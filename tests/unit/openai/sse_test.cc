@@ -35,7 +35,9 @@ const std::vector<std::string> kStreams = {
     // vLLM chat stream with a usage chunk.
     "data: {\"id\":\"chatcmpl-1\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\"}}]}\n\n"
     "data: {\"id\":\"chatcmpl-1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n"
-    "data: {\"id\":\"chatcmpl-1\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1,\"total_tokens\":4}}\n\n"
+    "data: "
+    "{\"id\":\"chatcmpl-1\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1,\"total_tokens\":4}}"
+    "\n\n"
     "data: [DONE]\n\n",
     // CRLF line ends, comments, other fields, multi-line data.
     ": keep-alive\r\n\r\nevent: message\r\nid: 7\r\ndata: first\r\ndata: second\r\nretry: 10\r\n\r\n"
@@ -161,9 +163,9 @@ TEST(SseParserTest, ManyEventsInOneFeed) {
 // ---------------------------------------------------------------- usage
 
 TEST(UsageTest, ReadsTheUsageChunk) {
-  const auto usage = parse_usage(
-      R"({"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"m","choices":[],)"
-      R"("usage":{"prompt_tokens":120,"total_tokens":135,"completion_tokens":15}})");
+  const auto usage =
+      parse_usage(R"({"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"m","choices":[],)"
+                  R"("usage":{"prompt_tokens":120,"total_tokens":135,"completion_tokens":15}})");
   ASSERT_TRUE(usage);
   EXPECT_EQ(usage->prompt_tokens, 120);
   EXPECT_EQ(usage->completion_tokens, 15);
@@ -172,16 +174,16 @@ TEST(UsageTest, ReadsTheUsageChunk) {
 }
 
 TEST(UsageTest, ReadsCachedTokens) {
-  const auto usage = parse_usage(
-      R"({"usage":{"prompt_tokens":1000,"completion_tokens":2,"total_tokens":1002,)"
-      R"("prompt_tokens_details":{"audio_tokens":null,"cached_tokens":768}}})");
+  const auto usage = parse_usage(R"({"usage":{"prompt_tokens":1000,"completion_tokens":2,"total_tokens":1002,)"
+                                 R"("prompt_tokens_details":{"audio_tokens":null,"cached_tokens":768}}})");
   ASSERT_TRUE(usage);
   EXPECT_EQ(usage->cached_tokens, 768);
   EXPECT_EQ(usage->prompt_tokens, 1000);
 }
 
 TEST(UsageTest, NullDetailsMeanNoCachedTokens) {
-  const auto usage = parse_usage(R"({"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3,"prompt_tokens_details":null}})");
+  const auto usage = parse_usage(
+      R"({"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3,"prompt_tokens_details":null}})");
   ASSERT_TRUE(usage);
   EXPECT_EQ(usage->cached_tokens, std::nullopt);
   EXPECT_EQ(usage->total_tokens, 3);
@@ -210,6 +212,37 @@ TEST(UsageTest, AbsentNullOrUnreadableIsNullopt) {
   EXPECT_EQ(parse_usage(R"({"usage":)"), std::nullopt);
   EXPECT_EQ(parse_usage(R"(["usage"])"), std::nullopt);
   EXPECT_EQ(parse_usage(R"({"usage":"many"})"), std::nullopt);
+}
+
+TEST(UsageTest, TopLevelUsageWinsWhereverItIs) {
+  // Followed by scalar members (vLLM writes "prompt_logprobs":null after it).
+  auto usage = parse_usage(
+      R"({"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1},"prompt_logprobs":null, "x" : "}{,\"" ,"n":-1.5e3})");
+  ASSERT_TRUE(usage);
+  EXPECT_EQ(usage->prompt_tokens, 3);
+  // Followed by an object or array member: the whole document is parsed.
+  usage = parse_usage(R"({"usage":{"prompt_tokens":4},"kv_transfer_params":{"a":[1]}})");
+  ASSERT_TRUE(usage);
+  EXPECT_EQ(usage->prompt_tokens, 4);
+  // The last "usage" key is a nested one: the top-level one is still found.
+  usage = parse_usage(R"({"usage":{"prompt_tokens":3},"choices":[{"usage":{"prompt_tokens":1}}]})");
+  ASSERT_TRUE(usage);
+  EXPECT_EQ(usage->prompt_tokens, 3);
+  // A nested one right before the root's end is not taken for the top-level one.
+  EXPECT_EQ(parse_usage(R"({"a":{"usage":{"prompt_tokens":1}}})"), std::nullopt);
+}
+
+TEST(UsageTest, EscapedQuotesAreNotKeys) {
+  // Text that spells the key with escaped quotes, even after escaped backslashes, is content.
+  const auto usage = parse_usage(
+      R"({"choices":[{"text":"\"usage\": {\"prompt_tokens\": 9} and \\\"usage\\\":{}"}],)"
+      R"( "usage" : { "prompt_tokens" : 2 , "completion_tokens" : 4 , "prompt_tokens_details" : {"cached_tokens": 1} } )"
+      "}\r\n");
+  ASSERT_TRUE(usage);
+  EXPECT_EQ(usage->prompt_tokens, 2);
+  EXPECT_EQ(usage->completion_tokens, 4);
+  EXPECT_EQ(usage->cached_tokens, 1);
+  EXPECT_EQ(parse_usage(R"({"choices":[{"text":"\"usage\":{\"prompt_tokens\":9}"}]})"), std::nullopt);
 }
 
 TEST(UsageTest, UsageInsideStreamEvents) {

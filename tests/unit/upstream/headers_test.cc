@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "upstream/beast_field_kind.h"
+
 namespace kvroute::upstream {
 namespace {
 
@@ -167,6 +169,42 @@ TEST(UpstreamTargetTest, BasePathIsPrefixed) {
   out.clear();
   append_upstream_target("/x", "", out);
   EXPECT_EQ(out, "/x/");
+}
+
+// The parsers classify fields from Beast's enum; it must agree with classify_header for every name,
+// including the ones Beast does not register (they come as field::unknown).
+TEST(HeaderKindOfBeastFieldTest, AgreesWithClassifyHeader) {
+  const char* names[] = {"Host",
+                         "content-length",
+                         "Transfer-Encoding",
+                         "CONNECTION",
+                         "keep-alive",
+                         "Proxy-Connection",
+                         "TE",
+                         "trailer",
+                         "Upgrade",
+                         "Expect",
+                         "x-forwarded-for",
+                         "X-Request-Id",
+                         "x-session-id",
+                         "X-Kvroute-Backend",
+                         "Content-Type",
+                         "accept",
+                         "User-Agent",
+                         "date",
+                         "server",
+                         "authorization",
+                         "cookie",
+                         "x-custom",
+                         "te2",
+                         "hostx",
+                         "content-lengths"};
+  for (const char* n : names) {
+    const std::string_view name(n);
+    EXPECT_EQ(header_kind_of(boost::beast::http::string_to_field(name), name), classify_header(name)) << name;
+  }
+  EXPECT_EQ(header_kind_of(boost::beast::http::field::host, "Host"), HeaderKind::kHost);
+  EXPECT_EQ(header_kind_of(boost::beast::http::field::unknown, "x-session-id"), HeaderKind::kXSessionId);
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 
 #include <simdjson.h>
 
+#include <cstring>
+
 namespace kvroute::openai {
 
 namespace od = simdjson::ondemand;
@@ -191,9 +193,13 @@ bool is_root_tail(std::string_view s, std::size_t i) {
 UsageScan scan_last_usage(std::string_view json, std::string_view& value) {
   static constexpr std::string_view kKey = "\"usage\"";
   if (json.size() < kKey.size()) return UsageScan::kNotFound;
-  // Backwards, one byte compare per position (string_view::rfind calls memcmp at every position).
-  for (std::size_t at = json.size() - kKey.size() + 1; at-- > 0;) {
-    if (json[at] != '"' || json.compare(at, kKey.size(), kKey) != 0) continue;
+  // Backwards from quote to quote (memrchr); string_view::rfind would call memcmp at every byte.
+  for (std::size_t limit = json.size() - kKey.size() + 1; limit > 0;) {
+    const void* q = ::memrchr(json.data(), '"', limit);
+    if (q == nullptr) break;
+    const std::size_t at = static_cast<std::size_t>(static_cast<const char*>(q) - json.data());
+    limit = at;
+    if (json.compare(at, kKey.size(), kKey) != 0) continue;
     std::size_t backslashes = 0;
     while (backslashes < at && json[at - 1 - backslashes] == '\\') ++backslashes;
     if (backslashes % 2 != 0) continue;

@@ -135,12 +135,6 @@ void HeaderBlock::add(std::string_view name, std::string_view value, HeaderKind 
   entries_.push_back(e);
 }
 
-HeaderBlock::Field HeaderBlock::operator[](std::size_t i) const {
-  const Entry& e = entries_[i];
-  return Field{std::string_view(storage_).substr(e.name_offset, e.name_length),
-               std::string_view(storage_).substr(e.value_offset, e.value_length), e.kind};
-}
-
 std::optional<std::string_view> HeaderBlock::get(HeaderKind kind) const {
   for (std::size_t i = 0; i < entries_.size(); ++i) {
     if (entries_[i].kind == kind) return (*this)[i].value;

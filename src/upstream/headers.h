@@ -70,8 +70,14 @@ class HeaderBlock {
 
   std::size_t size() const { return entries_.size(); }
   bool empty() const { return entries_.empty(); }
-  /// The i-th field; views are valid until the next add() or clear().
-  Field operator[](std::size_t i) const;
+  /// The i-th field; views are valid until the next add() or clear(). Inline: the request path reads
+  /// every field several times (forwarding, hop-by-hop checks).
+  Field operator[](std::size_t i) const {
+    const Entry& e = entries_[i];
+    const char* base = storage_.data();
+    return Field{std::string_view(base + e.name_offset, e.name_length),
+                 std::string_view(base + e.value_offset, e.value_length), e.kind};
+  }
 
   /// Value of the first field of `kind`, or nullopt.
   std::optional<std::string_view> get(HeaderKind kind) const;

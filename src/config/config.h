@@ -205,7 +205,10 @@ struct RetryConfig {
 /// Scraping of the backends' own Prometheus endpoint (vLLM and SGLang metric names), by the control
 /// thread, for the policies that read queue depth and KV usage (kv_aware, llmd_default, cost).
 struct MetricsScrapeConfig {
-  bool enabled = true;
+  /// true: always scrape; false: never; nullopt ("auto", the default): scrape when the pool's
+  /// policy reads the figures (kv_aware, llmd_default, cost), so that a least_request pool in front
+  /// of servers without a vLLM-style page (Ollama, llama.cpp, TGI) sends them nothing.
+  std::optional<bool> enabled;
   std::string path = "/metrics";  ///< appended to the backend's base path
   /// Time between two scrapes of one backend. 50ms is the llm-d endpoint picker's refresh interval and
   /// the interval kvroute-bench sim uses, so live and offline policies see equally fresh figures.

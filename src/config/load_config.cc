@@ -678,7 +678,18 @@ class Loader {
 
   void read_metrics(const Field& f, MetricsScrapeConfig& metrics) {
     read_map(f, {
-                    {"enabled", [&](const Field& v) { read_bool(v, metrics.enabled); }},
+                    {"enabled",
+                     [&](const Field& v) {
+                       auto text = scalar(v, "must be auto, true or false");
+                       if (!text) return;
+                       if (*text == "auto") {
+                         metrics.enabled.reset();
+                         return;
+                       }
+                       auto parsed = parse_bool(*text);
+                       if (!parsed) return fail_got(v, "must be auto, true or false");
+                       metrics.enabled = *parsed;
+                     }},
                     {"path",
                      [&](const Field& v) {
                        std::string path;

@@ -204,7 +204,7 @@ class Validator {
   }
 
   void check_metrics(const MetricsScrapeConfig& m, const std::string& path) {
-    if (!m.enabled) return;
+    if (m.enabled == false) return;
     if (m.interval < 10 * kNanosPerMilli) {
       fail(path + ".interval",
            format_duration(m.interval) + " is too short: at least 10ms (every scrape costs the backend CPU)");

@@ -11,7 +11,7 @@ std::vector<upstream::ScrapeTarget> scrape_targets(const RoutingSnapshot& snapsh
   std::unordered_map<std::string, std::size_t> by_key;  // url + '\n' + path -> index in out
   for (const PoolRuntime& pool : snapshot.pools) {
     const config::MetricsScrapeConfig& m = pool.config.metrics;
-    if (!m.enabled) continue;
+    if (!m.enabled.value_or(pool.factory->reads_backend_metrics())) continue;
     for (std::uint32_t i = 0; i < pool.set->size(); ++i) {
       const routing::Backend& backend = (*pool.set)[i];
       const upstream::BackendTarget& target = pool.targets[i];

@@ -125,6 +125,10 @@ class PolicyFactory {
   /// policy; the pool builds its DispatchAccounting with it. Defaults suit every policy that does not
   /// read the estimates.
   virtual EstimatorConfig estimator_config() const { return {}; }
+
+  /// Any thread. Whether the policy reads the backends' scraped metrics (BackendState::scraped): pools
+  /// whose `metrics.enabled` is left to `auto` are scraped only then.
+  virtual bool reads_backend_metrics() const { return false; }
 };
 
 }  // namespace kvroute::routing

@@ -247,6 +247,7 @@ class CostFactory final : public PolicyFactory {
   std::string_view name() const override { return "cost"; }
   std::unique_ptr<Policy> create() const override { return std::make_unique<CostPolicy>(config_, index_); }
   void prepare(const BackendSet& set) const override { index_->retain(set); }
+  bool reads_backend_metrics() const override { return true; }
   EstimatorConfig estimator_config() const override {
     EstimatorConfig c;
     c.prefix_index = index_;

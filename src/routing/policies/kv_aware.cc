@@ -135,7 +135,7 @@ PolicyDescriptor kv_aware_policy() {
     c.kv_weight = p.get_double("kv_weight");
     c.metrics_max_age = p.get_duration("metrics_max_age");
     c.default_capacity_tokens = static_cast<std::uint64_t>(p.get_int("default_kv_capacity_tokens"));
-    return PolicyFactoryPtr(std::make_shared<SimplePolicyFactory<KvAwarePolicy, KvAwareConfig>>("kv_aware", c));
+    return PolicyFactoryPtr(std::make_shared<SimplePolicyFactory<KvAwarePolicy, KvAwareConfig>>("kv_aware", c, true));
   };
   return d;
 }

@@ -263,6 +263,7 @@ class LlmdFactory final : public PolicyFactory {
   std::string_view name() const override { return "llmd_default"; }
   std::unique_ptr<Policy> create() const override { return std::make_unique<LlmdDefaultPolicy>(config_, indexer_); }
   void prepare(const BackendSet& set) const override { indexer_->retain(set); }
+  bool reads_backend_metrics() const override { return true; }
 
  private:
   LlmdConfig config_;

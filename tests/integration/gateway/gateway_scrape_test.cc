@@ -172,8 +172,8 @@ TEST(GatewayScrapeTest, ABackendWithoutAMetricsPageIsStillRoutedToAndOthersKeepU
     return FakeAction{FakeBackend::json_response(answer)};
   });
   const std::string fake_name = "127.0.0.1:" + std::to_string(fake.port());
-  auto gw = GatewayProcess::start_yaml(
-      one_pool_yaml(s.model, "[" + s.url + ", " + fake.url() + "]", "round_robin", "", std::string(kAdminYaml)));
+  auto gw = GatewayProcess::start_yaml(one_pool_yaml(s.model, "[" + s.url + ", " + fake.url() + "]", "round_robin",
+                                                     "    metrics: {enabled: true}\n", std::string(kAdminYaml)));
   const AdminAddress admin = admin_of(*gw);
   HttpClient ac(admin.host, admin.port);
 

@@ -16,7 +16,7 @@ TEST(MetricsConfigTest, DefaultsScrapeMetricsEvery50msWithA1sTimeout) {
       load_config_string("pools:\n  - name: p\n    models: [m]\n    backends: [http://127.0.0.1:8001]\n", "test.yaml");
   ASSERT_TRUE(c.ok()) << c.error().message;
   const MetricsScrapeConfig& m = c->pools[0].metrics;
-  EXPECT_TRUE(m.enabled);
+  EXPECT_EQ(m.enabled, std::nullopt);  // auto: as the policy needs
   EXPECT_EQ(m.path, "/metrics");
   EXPECT_EQ(m.interval, 50 * kNanosPerMilli);
   EXPECT_EQ(m.timeout, kNanosPerSecond);
@@ -32,10 +32,26 @@ TEST(MetricsConfigTest, ReadsEveryKey) {
                               "test.yaml");
   ASSERT_TRUE(c.ok()) << c.error().message;
   const MetricsScrapeConfig& m = c->pools[0].metrics;
-  EXPECT_FALSE(m.enabled);
+  EXPECT_EQ(m.enabled, false);
   EXPECT_EQ(m.path, "/prom/metrics");
   EXPECT_EQ(m.interval, 250 * kNanosPerMilli);
   EXPECT_EQ(m.timeout, 3 * kNanosPerSecond);
+}
+
+TEST(MetricsConfigTest, EnabledIsAutoTrueOrFalse) {
+  for (const auto& [text, want] :
+       {std::pair<std::string, std::optional<bool>>{"auto", std::nullopt}, {"true", true}, {"false", false}}) {
+    auto c = load_config_string(
+        "pools:\n  - name: p\n    models: [m]\n    backends: [http://127.0.0.1:8001]\n    metrics: {enabled: " + text +
+            "}\n",
+        "test.yaml");
+    ASSERT_TRUE(c.ok()) << c.error().message;
+    EXPECT_EQ(c->pools[0].metrics.enabled, want) << text;
+  }
+  EXPECT_EQ(error_of("pools:\n  - name: p\n    models: [m]\n    backends: [http://127.0.0.1:8001]\n    metrics: "
+                     "{enabled: sometimes}\n")
+                .rfind("test.yaml:5:24: pools[0].metrics.enabled: must be auto, true or false", 0),
+            0u);
 }
 
 TEST(MetricsConfigTest, RefusesAnIntervalUnder10msAtItsLine) {

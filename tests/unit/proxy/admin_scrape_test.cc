@@ -27,21 +27,27 @@ TEST(ScrapeTargetsTest, AUrlOfSeveralPoolsIsScrapedOnceIntoEachPoolsState) {
 pools:
   - name: a
     models: [m1]
-    metrics: {interval: 200ms, timeout: 2s}
+    metrics: {enabled: true, interval: 200ms, timeout: 2s}
     backends: [http://127.0.0.1:8001, http://127.0.0.1:8002]
   - name: b
     models: [m2]
+    policy: kv_aware
     metrics: {interval: 40ms, timeout: 1s}
     backends: [http://127.0.0.1:8002/, http://127.0.0.1:8003/v1base]
   - name: off
     models: [m3]
+    policy: kv_aware
     metrics: {enabled: false}
     backends: [http://127.0.0.1:8004]
   - name: drained
     models: [m4]
+    policy: cost
     backends:
       - {url: "http://127.0.0.1:8005", weight: 0}
       - http://127.0.0.1:8006
+  - name: auto_off
+    models: [m5]
+    backends: [http://127.0.0.1:8007]
 )");
   ASSERT_TRUE(snap);
   const auto targets = scrape_targets(*snap);
@@ -59,7 +65,8 @@ pools:
   EXPECT_EQ(targets[2].backend.url, "http://127.0.0.1:8003/v1base");
   EXPECT_EQ(targets[2].backend.base_path, "/v1base");
   EXPECT_EQ(targets[2].path, "/metrics");
-  EXPECT_EQ(targets[3].backend.url, "http://127.0.0.1:8006");  // not 8004 (off) nor 8005 (drained)
+  // Not 8004 (off), 8005 (drained) nor 8007 (auto, and least_request reads no backend metrics).
+  EXPECT_EQ(targets[3].backend.url, "http://127.0.0.1:8006");
 }
 
 TEST(ScrapeTargetsTest, ADifferentPathIsAnotherTarget) {
@@ -67,10 +74,11 @@ TEST(ScrapeTargetsTest, ADifferentPathIsAnotherTarget) {
 pools:
   - name: a
     models: [m1]
+    metrics: {enabled: true}
     backends: [http://127.0.0.1:8001]
   - name: b
     models: [m2]
-    metrics: {path: /prometheus}
+    metrics: {enabled: true, path: /prometheus}
     backends: [http://127.0.0.1:8001]
 )");
   ASSERT_TRUE(snap);

@@ -71,6 +71,7 @@ Preset make_preset(const PresetSpec& s) {
   p.max_num_seqs = kH100MaxNumSeqs;
   p.max_num_batched_tokens = kH100MaxNumBatchedTokens;
   p.max_model_len = kLlama31MaxModelLen;
+  p.hidden_size = s.dims.hidden;
   p.t_overhead = kStepOverheadSeconds;
   p.t_weights = s.t_weights;
   p.c_token = s.c_token;
@@ -118,6 +119,7 @@ std::vector<Preset> make_builtin_presets() {
   tiny.max_num_seqs = 16;
   tiny.max_num_batched_tokens = 512;
   tiny.max_model_len = 2048;
+  tiny.hidden_size = 64;  // small vectors keep embeddings answers short in tests
   tiny.t_overhead = 0.2e-3;
   tiny.t_weights = 0.8e-3;  // knee at 400 tokens, as the real presets' knee sits at ~250-500
   tiny.c_token = 2e-6;      // a full 512-token step: ~1.2 ms

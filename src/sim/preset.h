@@ -20,6 +20,9 @@ struct Preset {
   std::uint32_t max_num_seqs = 0;            ///< running-sequence limit
   std::uint32_t max_num_batched_tokens = 0;  ///< per-step token budget
   std::uint32_t max_model_len = 0;           ///< longest prompt + output accepted
+  /// The model's hidden size: the width of the vectors kvroute-sim's /v1/embeddings returns
+  /// (an embedding model pools the last hidden states). 0 in a preset that does not set it.
+  std::uint32_t hidden_size = 0;
 
   // Cost model (section 7.2).
   double t_overhead = 0;   ///< fixed CPU/launch cost per step

@@ -22,6 +22,17 @@ constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
 
 double seconds(Nanos n) { return n > 0 ? nanos_to_seconds(n) : 0.0; }
 
+// An embeddings input may fill the whole context (vLLM checks input <= max_model_len for pooling)
+// and enters the engine as a prompt with one stand-in output token, which the engine's own limit
+// (prompt + output <= max_model_len) would refuse. Sessions check every request against the real
+// limit before submitting it, so the engine's check gets the one token of slack; the stand-in
+// token is sampled at the end of the prefill and never stored in the KV cache.
+sim::EngineConfig engine_config(const InstanceConfig& c) {
+  sim::EngineConfig e{c.preset, c.speed_factor, true};
+  e.preset.max_model_len += 1;
+  return e;
+}
+
 // Completion of a detached coroutine: a failure is logged, never silently swallowed.
 struct LogFailure {
   std::string what;
@@ -43,7 +54,7 @@ Instance::Instance(InstanceConfig config, Worker& worker, const RealClock& clock
     : config_(std::move(config)),
       worker_(worker),
       clock_(clock),
-      engine_(sim::EngineConfig{config_.preset, config_.speed_factor, true}),
+      engine_(engine_config(config_)),
       faults_(config_.faults),
       fault_random_(derive_seed(config_.seed, 2 * std::uint64_t{config_.index})),
       id_random_(derive_seed(config_.seed, 2 * std::uint64_t{config_.index} + 1)),
@@ -137,6 +148,7 @@ asio::awaitable<void> Instance::engine_loop() {
       continue;
     }
     metrics_.iteration_tokens.observe(engine_.last_step_shape().scheduled_tokens);
+    if (pooling_in_engine_ > 0) count_pooling_outputs();
     engine_timer_.expires_at(clock_.epoch() + std::chrono::nanoseconds(*end));
     co_await engine_timer_.async_wait(kAwait);
     if (stopping_) break;
@@ -150,6 +162,21 @@ RequestState* Instance::lookup(sim::RequestId id) {
   if (slot >= slots_.size()) return nullptr;
   RequestState* st = slots_[slot].get();
   return st->engine_id == id && st->in_engine ? st : nullptr;
+}
+
+void Instance::count_pooling_outputs() {
+  // At step time, when the engine counts its generation tokens, so that the adjusted counter
+  // never runs ahead of the engine's and then back (a Prometheus counter must not go down).
+  for (const sim::EngineEvent& e : engine_.events()) {
+    if (e.kind != sim::EventKind::kToken) continue;
+    const RequestState* st = lookup(e.id);
+    if (st != nullptr && st->pooling) ++pooling_outputs_;
+  }
+}
+
+void Instance::leave_engine(RequestState& st) {
+  st.in_engine = false;
+  if (st.pooling) --pooling_in_engine_;
 }
 
 void Instance::deliver(Nanos step_end) {
@@ -181,7 +208,7 @@ void Instance::deliver(Nanos step_end) {
     st->tokens_ready = e.output_index + 1;
     if (e.finished) {
       st->finished = true;
-      st->in_engine = false;
+      leave_engine(*st);
       request_completed(*st, step_end);
     }
     st->session->on_progress();
@@ -192,6 +219,19 @@ void Instance::deliver(Nanos step_end) {
 }
 
 void Instance::request_completed(RequestState& st, Nanos end) {
+  if (st.pooling) {
+    // vLLM V1's logger for a pooling request: finished "stop", no generation tokens, no max_tokens
+    // parameter; its prefill ends at the first (only) output, so decode time is 0.
+    metrics_.request_finished(FinishReason::kStop);
+    metrics_.e2e.observe(seconds(end - st.arrival));
+    metrics_.queue_time.observe(seconds(st.first_scheduled - st.arrival));
+    metrics_.prefill_time.observe(seconds(st.first_token - st.first_scheduled));
+    metrics_.decode_time.observe(0.0);
+    metrics_.inference_time.observe(seconds(end - st.first_scheduled));
+    metrics_.prompt_tokens.observe(st.prompt_tokens);
+    metrics_.generation_tokens.observe(0);
+    return;
+  }
   metrics_.request_finished(st.plan.finish);
   metrics_.e2e.observe(seconds(end - st.arrival));
   metrics_.queue_time.observe(seconds(st.first_scheduled - st.arrival));
@@ -218,6 +258,7 @@ RequestState* Instance::submit(Submission&& sub, Session& session) {
   st.slot = slot;
   st.session = &session;
   st.api = sub.api;
+  st.pooling = sub.pooling;
   st.stream = sub.stream;
   st.include_usage = sub.include_usage;
   st.continuous_usage = sub.include_usage && sub.continuous_usage;
@@ -226,7 +267,12 @@ RequestState* Instance::submit(Submission&& sub, Session& session) {
   st.text_seed = sub.text_seed;
   st.close_after_tokens = sub.fault.close_after_tokens;
   st.token_delay_ms = sub.fault.token_delay_ms;
-  st.response_id = make_response_id(sub.api, id_random_);
+  // An embeddings request has one id for all its inputs, drawn by the session.
+  if (st.pooling) {
+    st.response_id.clear();
+  } else {
+    st.response_id = make_response_id(sub.api, id_random_);
+  }
   st.created = static_cast<std::int64_t>(std::time(nullptr));
   if (st.stream) st.chunks.reset(st.api, st.response_id, st.created, config_.model);
   st.tokens_ready = 0;
@@ -249,13 +295,14 @@ RequestState* Instance::submit(Submission&& sub, Session& session) {
     return nullptr;
   }
   st.in_engine = true;
+  if (st.pooling) ++pooling_in_engine_;
   wake_engine();
   return &st;
 }
 
 void Instance::abort(RequestState& st) {
   if (!st.in_engine) return;
-  st.in_engine = false;
+  leave_engine(st);
   metrics_.request_finished(FinishReason::kAbort);
   if (delivering_) {
     deferred_aborts_.push_back(st.engine_id);  // the engine's event list is being walked
@@ -276,7 +323,13 @@ void Instance::record_lateness(Nanos lateness) {
   metrics_.token_lateness.observe(nanos_to_seconds(lateness));
 }
 
-void Instance::render_metrics(std::string& out) const { metrics_.render(out, engine_.stats()); }
+sim::EngineStats Instance::engine_stats() const {
+  sim::EngineStats s = engine_.stats();
+  s.generation_tokens -= pooling_outputs_;
+  return s;
+}
+
+void Instance::render_metrics(std::string& out) const { metrics_.render(out, engine_stats()); }
 
 std::string Instance::sync_listener() {
   const bool want = faults_.listener_open() && !stopping_;
@@ -326,7 +379,7 @@ ControlReply Instance::control(std::string_view method, std::string_view path, s
     } else if (!get) {
       return method_error("GET");
     }
-    const sim::EngineStats s = engine_.stats();
+    const sim::EngineStats s = engine_stats();
     std::string out;
     out.reserve(512);
     out += "{\"instance\":\"";

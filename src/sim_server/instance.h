@@ -65,6 +65,7 @@ struct Worker {
 
 /// One generation request between admission and its last byte. Pooled per instance (the strings
 /// and vectors keep their capacity), identified towards the engine by slot and generation.
+/// An embeddings request has one of these per input, each with `pooling` set.
 struct RequestState {
   sim::RequestId engine_id = 0;
   std::uint32_t slot = 0;
@@ -73,6 +74,9 @@ struct RequestState {
 
   // What was asked.
   Api api = Api::kChat;
+  /// An embeddings input: a prompt to prefill whose one engine token stands for the pooler's
+  /// output; it finishes with its prefill and is counted as no generation (vLLM's pooling requests).
+  bool pooling = false;
   bool stream = false;
   bool include_usage = false;
   bool continuous_usage = false;
@@ -104,6 +108,7 @@ struct RequestState {
 /// A request ready for the engine (built by a session from the parsed body).
 struct Submission {
   Api api = Api::kChat;
+  bool pooling = false;  ///< an embeddings input (RequestState::pooling); plan.output_tokens must be 1
   bool stream = false;
   bool include_usage = false;
   bool continuous_usage = false;
@@ -156,6 +161,8 @@ class Instance {
   const RealClock& clock() const { return clock_; }
   sim::FaultPolicy& faults() { return faults_; }
   Random& fault_random() { return fault_random_; }
+  /// The stream response ids are drawn from.
+  Random& id_random() { return id_random_; }
   std::uint32_t waiting_requests() const { return engine_.stats().num_waiting; }
   bool stopping() const { return stopping_; }
   /// The instance i of this process, or nullptr.
@@ -173,6 +180,9 @@ class Instance {
 
   /// Renders /metrics into out.
   void render_metrics(std::string& out) const;
+  /// The engine's figures as vLLM reports them: the stand-in tokens of embeddings inputs are not
+  /// generation tokens.
+  sim::EngineStats engine_stats() const;
   /// /sim/faults, /sim/faults/clear, /sim/stats, /sim/stats/reset on this instance.
   ControlReply control(std::string_view method, std::string_view path, std::string_view body);
 
@@ -184,6 +194,10 @@ class Instance {
   asio::awaitable<void> accept_loop();
   void deliver(Nanos step_end);
   void request_completed(RequestState& st, Nanos end);
+  /// Counts the last step's tokens that stand for embeddings outputs (pooling_outputs_).
+  void count_pooling_outputs();
+  /// Marks a request out of the engine (finished or aborted).
+  void leave_engine(RequestState& st);
   void wake_engine();
   void stop_now();
   void listen();
@@ -211,6 +225,8 @@ class Instance {
   bool started_ = false;
   bool delivering_ = false;
   std::vector<sim::RequestId> deferred_aborts_;
+  std::uint64_t pooling_outputs_ = 0;    ///< engine tokens sampled for embeddings inputs
+  std::uint32_t pooling_in_engine_ = 0;  ///< embeddings inputs in the engine now
 
   std::vector<std::unique_ptr<RequestState>> slots_;
   std::vector<std::uint32_t> free_slots_;

@@ -18,6 +18,7 @@
 
 #include "openai/errors.h"
 #include "openai/sse.h"
+#include "sim_server/embeddings.h"
 
 namespace kvroute::sim_server {
 namespace {
@@ -206,6 +207,16 @@ asio::awaitable<void> Session::handle(Request& req) {
     co_await serve_generation(req, endpoint);
     co_return;
   }
+  if (endpoint == openai::Endpoint::kEmbeddings) {
+    if (method != http::verb::post) {
+      co_await write_response(405, "application/json",
+                              openai::error_body(405, fmt::format("Method Not Allowed: use POST for {}.", t.path)),
+                              "POST");
+      co_return;
+    }
+    co_await serve_embeddings(req);
+    co_return;
+  }
   if (t.path == "/v1/models" || t.path == "/health" || t.path == "/metrics") {
     if (method != http::verb::get) {
       co_await write_response(405, "application/json",
@@ -316,27 +327,7 @@ asio::awaitable<void> Session::serve_generation(Request& req, openai::Endpoint e
   sub.plan = *plan;
   sub.text_seed = sink.seed();
   sub.fault = inst_.faults().decide_request(inst_.fault_random(), inst_.waiting_requests());
-
-  switch (sub.fault.kind) {
-    case sim::RequestFault::Kind::kError:
-      co_await write_error(sub.fault.status,
-                           fmt::format("Injected failure (kvroute-sim fault error_rate, status {}).", sub.fault.status));
-      co_return;
-    case sim::RequestFault::Kind::kQueueFull:
-      co_await write_error(503, fmt::format("The server is overloaded: {} requests are waiting (queue_limit {}).",
-                                            inst_.waiting_requests(), inst_.faults().settings().queue_limit));
-      co_return;
-    case sim::RequestFault::Kind::kHang:
-      // Read, never answered: only the client going away (or shutdown) ends it.
-      start_watch();
-      co_await wait_until([this] { return client_gone_ || stopping_ || closed_; });
-      closing_ = true;
-      close_socket();
-      co_await wait_until([this] { return !watch_pending_; });
-      co_return;
-    case sim::RequestFault::Kind::kServe:
-      break;
-  }
+  if (co_await answer_fault(sub.fault)) co_return;
 
   RequestState* st = inst_.submit(std::move(sub), *this);
   if (st == nullptr) {
@@ -386,6 +377,103 @@ asio::awaitable<void> Session::serve_generation(Request& req, openai::Endpoint e
   req_ = nullptr;
 }
 
+asio::awaitable<bool> Session::answer_fault(const sim::RequestFault& fault) {
+  switch (fault.kind) {
+    case sim::RequestFault::Kind::kError:
+      co_await write_error(fault.status,
+                           fmt::format("Injected failure (kvroute-sim fault error_rate, status {}).", fault.status));
+      co_return true;
+    case sim::RequestFault::Kind::kQueueFull:
+      co_await write_error(503, fmt::format("The server is overloaded: {} requests are waiting (queue_limit {}).",
+                                            inst_.waiting_requests(), inst_.faults().settings().queue_limit));
+      co_return true;
+    case sim::RequestFault::Kind::kHang:
+      // Read, never answered: only the client going away (or shutdown) ends it.
+      start_watch();
+      co_await wait_until([this] { return client_gone_ || stopping_ || closed_; });
+      closing_ = true;
+      close_socket();
+      co_await wait_until([this] { return !watch_pending_; });
+      co_return true;
+    case sim::RequestFault::Kind::kServe:
+      break;
+  }
+  co_return false;
+}
+
+asio::awaitable<void> Session::serve_embeddings(Request& req) {
+  EmbeddingsRequest request;
+  std::optional<RequestError> error = parse_embeddings_request(req.body(), inst_.preset().block_size, request);
+  if (!error && request.model != inst_.model()) {
+    error = RequestError{404, fmt::format("The model `{}` does not exist.", request.model), "model"};
+  }
+  if (!error) error = check_embeddings_request(request, inst_.model(), inst_.preset().max_model_len);
+  if (error) {
+    co_await write_error(error->status, error->message, error->param);
+    co_return;
+  }
+  // One fault decision per HTTP request, as for completions. close_after_tokens never fires (an
+  // embedding has no output tokens); slow_ms delays the answer once, as it would one token.
+  const sim::RequestFault fault = inst_.faults().decide_request(inst_.fault_random(), inst_.waiting_requests());
+  if (co_await answer_fault(fault)) co_return;
+
+  const auto created = static_cast<std::int64_t>(std::time(nullptr));
+  pooled_.clear();
+  pooled_finished_ = 0;
+  for (EmbeddingInput& in : request.inputs) {
+    Submission sub;
+    sub.api = Api::kCompletion;
+    sub.pooling = true;
+    sub.prompt_tokens = in.tokens;
+    sub.block_hashes = std::move(in.block_hashes);
+    sub.plan = OutputPlan{1, FinishReason::kStop, 0};
+    RequestState* st = inst_.submit(std::move(sub), *this);
+    if (st == nullptr) {
+      release_pooled();
+      co_await write_error(400, "The request does not fit in this server's KV cache.");
+      co_return;
+    }
+    pooled_.push_back(st);
+  }
+
+  start_watch();
+  co_await wait_until([this] { return pooled_finished_ == pooled_.size() || client_gone_ || stopping_ || closed_; });
+  bool completed = pooled_finished_ == pooled_.size() && !client_gone_ && !closed_;
+  if (completed && fault.token_delay_ms > 0) {
+    delay_done_ = false;
+    delay_busy_ = true;
+    delay_.expires_after(std::chrono::milliseconds(fault.token_delay_ms));
+    delay_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      self->delay_busy_ = false;
+      self->delay_done_ = !ec;
+      self->wake();
+    });
+    co_await wait_until([this] { return !delay_busy_ || client_gone_ || stopping_ || closed_; });
+    completed = delay_done_ && !client_gone_ && !closed_;
+  }
+  if (!completed) {
+    // Client gone or shutdown: abort what still runs and drop the connection.
+    closing_ = true;
+    close_socket();
+    release_pooled();
+    co_await wait_until([this] { return !delay_busy_ && !watch_pending_; });
+    co_return;
+  }
+  co_await stop_watch();
+  std::string page = std::move(scratch_);
+  page.clear();
+  append_embeddings_body(page, make_embeddings_id(inst_.id_random()), created, inst_.model(), request,
+                         inst_.preset().hidden_size, vector_);
+  release_pooled();
+  co_await write_response(200, "application/json", std::move(page));
+}
+
+void Session::release_pooled() {
+  for (RequestState* st : pooled_) inst_.release(*st);  // release() aborts one still in the engine
+  pooled_.clear();
+  pooled_finished_ = 0;
+}
+
 void Session::start_watch() {
   if (watch_pending_ || closed_) return;
   watch_pending_ = true;
@@ -409,7 +497,13 @@ asio::awaitable<void> Session::stop_watch() {
 }
 
 void Session::on_progress() {
-  if (req_ == nullptr || closed_) return;
+  if (closed_) return;
+  if (!pooled_.empty()) {
+    // An embeddings input finished its prefill (its only event); answer when all have.
+    if (++pooled_finished_ == pooled_.size()) wake();
+    return;
+  }
+  if (req_ == nullptr) return;
   RequestState& st = *req_;
   if (st.stream) {
     pump();

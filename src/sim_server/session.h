@@ -12,6 +12,9 @@
 //     to an asynchronous write. Each token's lateness is taken when its bytes have all been
 //     handed to the socket (the send returned, or the asynchronous write completed).
 //   - non-streaming: the coroutine wakes at the last token and writes one JSON body.
+// Embeddings (POST /v1/embeddings) run each input as its own engine request (a prompt to prefill
+// with one stand-in output token, RequestState::pooling); the coroutine wakes when the last of
+// them has finished its prefill and writes one JSON body with every vector (embeddings.h).
 // While a request runs, one read is kept pending on the socket so that a client that goes away is
 // noticed (EOF or reset) even when nothing is being written; its request is then aborted in the
 // engine. Bytes that read returns (a pipelined next request) stay in the buffer for the next parse.
@@ -20,6 +23,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -52,6 +56,12 @@ class Session : public std::enable_shared_from_this<Session> {
 
   asio::awaitable<void> handle(Request& req);
   asio::awaitable<void> serve_generation(Request& req, openai::Endpoint endpoint);
+  asio::awaitable<void> serve_embeddings(Request& req);
+  /// Acts on an injected fault that replaces the answer (error, queue full, hang): true when the
+  /// request is thereby done, false when it is to be served.
+  asio::awaitable<bool> answer_fault(const sim::RequestFault& fault);
+  /// Returns the embeddings request's engine requests to the pool (aborting unfinished ones).
+  void release_pooled();
   asio::awaitable<void> serve_control(Request& req, std::string_view path, std::string_view query);
   asio::awaitable<bool> drain_body(std::uint64_t bytes);
 
@@ -84,6 +94,10 @@ class Session : public std::enable_shared_from_this<Session> {
   bool closed_ = false;   ///< socket closed
   bool stopping_ = false;
   RequestState* req_ = nullptr;
+  // The embeddings request being answered: one engine request per input.
+  std::vector<RequestState*> pooled_;
+  std::size_t pooled_finished_ = 0;
+  std::vector<float> vector_;  ///< one embedding at a time, while the answer is written
 
   // Watch read (client disconnect detection).
   bool watch_pending_ = false;

@@ -1,6 +1,6 @@
 // kvroute as the official `openai` npm client sees it: the client talks to the gateway, the gateway
-// to two kvroute-sim instances. Streaming and non-streaming chat, completions, embeddings (forwarded
-// as is), the model list, and errors, each mapped to the client's own error classes.
+// to two kvroute-sim instances. Streaming and non-streaming chat, completions, embeddings (base64
+// and float), the model list, and errors, each mapped to the client's own error classes.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -159,17 +159,49 @@ describe('completions through the gateway', () => {
 });
 
 describe('embeddings', () => {
-  test('are forwarded to the backend and its answer returned faithfully', async () => {
-    // kvroute-sim serves no /v1/embeddings: its 404 must come back through the gateway unchanged,
-    // with the headers showing the request reached a backend (a vLLM embedding model would answer).
-    await assert.rejects(client.embeddings.create({ model, input: 'embed me' }), (err) => {
-      assert.ok(err instanceof OpenAI.NotFoundError, `got ${err?.constructor?.name}: ${err?.message}`);
-      assert.equal(err.status, 404);
-      const backend = err.headers?.get('x-kvroute-backend');
-      assert.ok(simHosts().includes(backend), `answered by a backend (x-kvroute-backend ${backend})`);
-      assert.equal(err.headers.get('x-sim-instance'), backend);
-      return true;
-    });
+  const HIDDEN = 64; // the tiny preset's hidden size
+  const norm = (v) => Math.sqrt(v.reduce((s, x) => s + x * x, 0));
+
+  test('the default call (base64, decoded by the client) succeeds through the gateway', async () => {
+    const input = `Embed me through kvroute. ${randomUUID()}`;
+    const { data: res, response } = await client.embeddings.create({ model, input }).withResponse();
+    assert.equal(res.object, 'list');
+    assert.equal(res.model, model);
+    assert.equal(res.data.length, 1);
+    const v = res.data[0].embedding;
+    assert.ok(Array.isArray(v));
+    assert.equal(v.length, HIDDEN);
+    assert.ok(Math.abs(norm(v) - 1) < 1e-5, `norm ${norm(v)}`);
+    assert.ok(res.usage.prompt_tokens > 0);
+    const backend = response.headers.get('x-kvroute-backend');
+    assert.ok(simHosts().includes(backend), `x-kvroute-backend ${backend}`);
+    assert.equal(response.headers.get('x-sim-instance'), backend);
+  });
+
+  test("encoding_format 'float' and a batch: the same vectors from either backend", async () => {
+    const tag = randomUUID();
+    const inputs = [`alpha ${tag}`, `beta ${tag}`, `gamma ${tag}`];
+    // Round robin sends consecutive requests to different instances; the vectors must not care.
+    const { data: float, response: r1 } = await client.embeddings
+      .create({ model, input: inputs, encoding_format: 'float' })
+      .withResponse();
+    const { data: base64, response: r2 } = await client.embeddings.create({ model, input: inputs }).withResponse();
+    assert.notEqual(r1.headers.get('x-kvroute-backend'), r2.headers.get('x-kvroute-backend'), 'two backends');
+    assert.equal(float.data.length, 3);
+    for (let i = 0; i < 3; i += 1) {
+      assert.equal(float.data[i].index, i);
+      assert.equal(float.data[i].embedding.length, HIDDEN);
+      assert.ok(Math.abs(norm(float.data[i].embedding) - 1) < 1e-5);
+      assert.deepEqual(float.data[i].embedding, base64.data[i].embedding);
+    }
+    assert.notDeepEqual(float.data[0].embedding, float.data[1].embedding);
+    assert.equal(float.usage.prompt_tokens, base64.usage.prompt_tokens);
+    assert.ok(float.usage.prompt_tokens > 0);
+  });
+
+  test('an alias is answered by the real model', async () => {
+    const res = await client.embeddings.create({ model: 'tiny', input: 'alias' });
+    assert.equal(res.model, model);
   });
 });
 

@@ -1,5 +1,5 @@
-// kvroute-sim as seen by the official `openai` npm client: if this client can stream, parse usage
-// and map errors, so can the applications people point at kvroute. Two tiny instances on
+// kvroute-sim as seen by the official `openai` npm client: if this client can stream, parse usage,
+// decode embeddings and map errors, so can the applications people point at kvroute. Two tiny instances on
 // 127.0.0.1, fast clock; the whole file runs in a few seconds.
 
 import { after, before, describe, test } from 'node:test';
@@ -172,6 +172,80 @@ describe('completions', () => {
     assert.equal(finish, 'length');
     assert.equal(usage?.completion_tokens, 8);
     assert.ok(usage.prompt_tokens > 0);
+  });
+});
+
+describe('embeddings', () => {
+  // The tiny preset's hidden size: the width of every vector.
+  const HIDDEN = 64;
+  const norm = (v) => Math.sqrt(v.reduce((s, x) => s + x * x, 0));
+
+  test('default call (base64 on the wire, decoded by the client): unit vectors of the hidden size', async () => {
+    const input = `Embed this sentence. ${randomUUID()}`;
+    const { data: res, response } = await clients[0].embeddings.create({ model, input }).withResponse();
+    assert.equal(res.object, 'list');
+    assert.equal(res.model, model);
+    assert.equal(res.data.length, 1);
+    assert.equal(res.data[0].object, 'embedding');
+    assert.equal(res.data[0].index, 0);
+    const v = res.data[0].embedding;
+    assert.ok(Array.isArray(v), 'the client decoded the base64 answer into numbers');
+    assert.equal(v.length, HIDDEN);
+    assert.ok(Math.abs(norm(v) - 1) < 1e-5, `norm ${norm(v)}`);
+    assert.ok(res.usage.prompt_tokens > 0);
+    assert.equal(res.usage.total_tokens, res.usage.prompt_tokens);
+    assert.equal(response.headers.get('x-sim-instance'), new URL(sim.instances[0].url).host);
+  });
+
+  test("encoding_format 'float' gives the very same vector, on any instance", async () => {
+    const input = `Same everywhere. ${randomUUID()}`;
+    const base64 = await clients[0].embeddings.create({ model, input });
+    const float = await clients[1].embeddings.create({ model, input, encoding_format: 'float' });
+    const again = await clients[0].embeddings.create({ model, input });
+    assert.equal(float.data[0].embedding.length, HIDDEN);
+    assert.ok(Math.abs(norm(float.data[0].embedding) - 1) < 1e-5);
+    assert.deepEqual(float.data[0].embedding, base64.data[0].embedding, 'float and decoded base64 agree exactly');
+    assert.deepEqual(again.data[0].embedding, base64.data[0].embedding, 'same input, same vector');
+    assert.equal(float.usage.prompt_tokens, base64.usage.prompt_tokens);
+    const other = await clients[0].embeddings.create({ model, input: `${input} (changed)` });
+    assert.notDeepEqual(other.data[0].embedding, base64.data[0].embedding);
+  });
+
+  test('a batch of inputs gets one vector each, in order, and usage adds up', async () => {
+    const tag = randomUUID();
+    const inputs = [`one ${tag}`, `two ${tag}`, `three ${tag}`];
+    const batch = await clients[1].embeddings.create({ model, input: inputs });
+    assert.deepEqual(
+      batch.data.map((d) => d.index),
+      [0, 1, 2],
+    );
+    let tokens = 0;
+    for (const [i, text] of inputs.entries()) {
+      const single = await clients[1].embeddings.create({ model, input: text });
+      assert.deepEqual(batch.data[i].embedding, single.data[0].embedding);
+      tokens += single.usage.prompt_tokens;
+    }
+    assert.equal(batch.usage.prompt_tokens, tokens);
+  });
+
+  test('dimensions is a BadRequestError, as vLLM answers for a model without matryoshka support', async () => {
+    await assert.rejects(clients[0].embeddings.create({ model, input: 'x', dimensions: 8 }), (err) => {
+      assert.ok(err instanceof OpenAI.BadRequestError, `got ${err?.constructor?.name}: ${err?.message}`);
+      assert.match(err.message, /does not support matryoshka representation/);
+      return true;
+    });
+  });
+
+  test('an unknown model is a NotFoundError and an empty input a BadRequestError', async () => {
+    await assert.rejects(clients[0].embeddings.create({ model: 'no-such-model', input: 'x' }), (err) => {
+      assert.ok(err instanceof OpenAI.NotFoundError, `got ${err?.constructor?.name}`);
+      return true;
+    });
+    await assert.rejects(clients[0].embeddings.create({ model, input: [] }), (err) => {
+      assert.ok(err instanceof OpenAI.BadRequestError, `got ${err?.constructor?.name}`);
+      assert.equal(err.param, 'input');
+      return true;
+    });
   });
 });
 

@@ -1,5 +1,8 @@
 // kvroute-sim's OpenAI API as a client sees it: SSE framing byte by byte, incremental delivery,
-// response shapes, prefix-cache accounting, error bodies and keep-alive, instance identity.
+// response shapes, prefix-cache accounting, error bodies and keep-alive, instance identity, and
+// /v1/embeddings (float and base64 answers, batches, engine load, aborts, errors, faults).
+#include <cmath>
+#include <cstring>
 #include <set>
 
 #include "sim_test_util.h"
@@ -321,6 +324,286 @@ TEST_F(SimApiTest, ModelsHealthAndIdentityHeader) {
   EXPECT_EQ(health->status, 200);
   EXPECT_TRUE(health->body.empty());
   for (const auto* r : {&*models, &*health}) EXPECT_EQ(r->header("x-sim-instance"), inst_.authority());
+}
+
+// ---- POST /v1/embeddings -------------------------------------------------------------------
+
+std::string embeddings_body(const std::string& model, json input, json extra = json::object()) {
+  json j = {{"model", model}, {"input", std::move(input)}};
+  j.update(extra);
+  return j.dump();
+}
+
+/// Standard padded base64 to float32 values (little-endian), written here independently of the sim.
+std::vector<float> decode_floats(const std::string& s) {
+  static const std::string kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::vector<unsigned char> bytes;
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (char ch : s) {
+    if (ch == '=') break;
+    acc = (acc << 6) | static_cast<std::uint32_t>(kAlphabet.find(ch));
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      bytes.push_back(static_cast<unsigned char>(acc >> bits));
+    }
+  }
+  std::vector<float> out(bytes.size() / 4);
+  std::memcpy(out.data(), bytes.data(), out.size() * 4);
+  return out;
+}
+
+double l2(const json& v) {
+  double s = 0;
+  for (const auto& x : v) s += x.get<double>() * x.get<double>();
+  return std::sqrt(s);
+}
+
+TEST_F(SimApiTest, EmbeddingsFloatAnswerHasVllmShapeAndUnitVectorsOfTheHiddenSize) {
+  HttpClient c = client_for(inst_);
+  const std::string body = embeddings_body(model_, "embed me, please", {{"encoding_format", "float"}});
+  auto r = c.post("/v1/embeddings", body);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_NE(r->header("content-type").find("application/json"), std::string::npos);
+  EXPECT_EQ(r->header("x-sim-instance"), inst_.authority());
+  const json j = parse_json(r->body);
+  EXPECT_TRUE(j["id"].get<std::string>().starts_with("embd-")) << j["id"];
+  EXPECT_EQ(j["object"], "list");
+  EXPECT_TRUE(j["created"].is_number_integer());
+  EXPECT_EQ(j["model"], model_);
+  ASSERT_EQ(j["data"].size(), 1u);
+  const json& item = j["data"][0];
+  EXPECT_EQ(item["index"], 0);
+  EXPECT_EQ(item["object"], "embedding");
+  ASSERT_EQ(item["embedding"].size(), 64u) << "the tiny preset's hidden size";
+  EXPECT_NEAR(l2(item["embedding"]), 1.0, 1e-5);
+  // "embed me, please": 16 bytes, 4 tokens; nothing generated.
+  EXPECT_EQ(
+      j["usage"],
+      (json{{"prompt_tokens", 4}, {"total_tokens", 4}, {"completion_tokens", 0}, {"prompt_tokens_details", nullptr}}));
+
+  auto again = c.post("/v1/embeddings", body);
+  ASSERT_TRUE(again.ok());
+  const json k = parse_json(again->body);
+  EXPECT_EQ(k["data"][0]["embedding"], item["embedding"]) << "same input, same vector";
+  EXPECT_NE(k["id"], j["id"]);
+  auto other = c.post("/v1/embeddings", embeddings_body(model_, "something else", {{"encoding_format", "float"}}));
+  ASSERT_TRUE(other.ok());
+  EXPECT_NE(parse_json(other->body)["data"][0]["embedding"], item["embedding"]);
+}
+
+TEST_F(SimApiTest, EmbeddingsBatchInBase64DecodesToTheFloatAnswer) {
+  HttpClient c = client_for(inst_);
+  const json inputs = {"first input", "the second input is longer", "third"};
+  auto f = c.post("/v1/embeddings", embeddings_body(model_, inputs));
+  auto b = c.post("/v1/embeddings", embeddings_body(model_, inputs, {{"encoding_format", "base64"}}));
+  ASSERT_TRUE(f.ok() && b.ok());
+  ASSERT_EQ(f->status, 200) << f->body;
+  ASSERT_EQ(b->status, 200) << b->body;
+  const json fj = parse_json(f->body);
+  const json bj = parse_json(b->body);
+  ASSERT_EQ(fj["data"].size(), 3u);
+  ASSERT_EQ(bj["data"].size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(bj["data"][i]["index"], i);
+    ASSERT_TRUE(bj["data"][i]["embedding"].is_string());
+    const std::vector<float> decoded = decode_floats(bj["data"][i]["embedding"].get<std::string>());
+    const json& floats = fj["data"][i]["embedding"];
+    ASSERT_EQ(decoded.size(), 64u);
+    for (std::size_t k = 0; k < decoded.size(); ++k) {
+      ASSERT_EQ(static_cast<double>(decoded[k]), floats[k].get<double>()) << "input " << i << " component " << k;
+    }
+  }
+  // 11 bytes (3 tokens) + 26 bytes (7) + 5 bytes (2).
+  EXPECT_EQ(bj["usage"]["prompt_tokens"], 12);
+  EXPECT_EQ(bj["usage"]["total_tokens"], 12);
+  EXPECT_EQ(fj["usage"], bj["usage"]);
+
+  // Token ids count as given; an array of id arrays is one input each.
+  auto ids = c.post("/v1/embeddings", embeddings_body(model_, json::array({json::array({1, 2, 3}), json::array({4})})));
+  ASSERT_TRUE(ids.ok());
+  ASSERT_EQ(ids->status, 200) << ids->body;
+  const json ij = parse_json(ids->body);
+  EXPECT_EQ(ij["data"].size(), 2u);
+  EXPECT_EQ(ij["usage"]["prompt_tokens"], 4);
+}
+
+TEST_F(SimApiTest, EmbeddingsArePrefilledAsPromptsAndGenerateNothing) {
+  HttpClient c = client_for(inst_);
+  // Distinct first blocks, so no input hits another's cached prefix: 3 x 100 tokens.
+  json inputs = json::array();
+  for (int i = 0; i < 3; ++i) inputs.push_back(std::to_string(i) + std::string(399, 'e'));
+  const std::string before = metrics_page(c);
+  auto r = c.post("/v1/embeddings", embeddings_body(model_, inputs));
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(parse_json(r->body)["usage"]["prompt_tokens"], 300);
+  const std::string page = metrics_page(c);
+  auto delta = [&](const std::string& series, const std::string& filter = {}) {
+    return metric(page, series, filter) - metric(before, series, filter);
+  };
+  EXPECT_EQ(delta("vllm:prompt_tokens_total{"), 300.0);
+  EXPECT_EQ(delta("vllm:prefix_cache_queries_total{"), 300.0);
+  EXPECT_EQ(delta("vllm:generation_tokens_total{"), 0.0) << "pooling generates no tokens";
+  EXPECT_EQ(delta("vllm:request_success_total{", "finished_reason=\"stop\""), 3.0) << "one engine request per input";
+  EXPECT_EQ(delta("vllm:request_prompt_tokens_count{"), 3.0);
+  EXPECT_EQ(delta("vllm:request_prompt_tokens_sum{"), 300.0);
+  EXPECT_EQ(delta("vllm:request_generation_tokens_sum{"), 0.0);
+  EXPECT_EQ(delta("vllm:request_params_max_tokens_count{"), 0.0);
+  EXPECT_EQ(delta("vllm:time_to_first_token_seconds_count{"), 3.0);
+  EXPECT_EQ(metric(page, "vllm:num_requests_running{"), 0.0);
+  auto stats = c.get("/sim/stats");
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(parse_json(stats->body)["engine"]["generation_tokens"], 0);
+}
+
+TEST(SimEmbeddingsTest, ABigBatchOccupiesTheEngineAndAnInputMayFillTheContext) {
+  // Real time on the tiny preset: 24 inputs of max_model_len (2048) tokens are 96 steps of the
+  // 512-token budget, and only one or two fit the KV cache at a time: the others wait.
+  auto sim = start_sim({"--speedup", "1"});
+  const auto& inst = sim->instance(0);
+  HttpClient c = client_for(inst);
+  HttpClient scrape = client_for(inst);
+  json inputs = json::array();
+  for (int i = 0; i < 24; ++i) inputs.push_back(std::to_string(1000 + i) + std::string(2048 * 4 - 4, 'q'));
+  const std::string body = embeddings_body(inst.model, inputs);
+  ASSERT_TRUE(c.send_raw("POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         "Content-Length: " +
+                         std::to_string(body.size()) + "\r\n\r\n" + body)
+                  .ok());
+  double running = 0;
+  double waiting = 0;
+  EXPECT_TRUE(eventually([&] {
+    const std::string page = metrics_page(scrape);
+    running = metric(page, "vllm:num_requests_running{");
+    waiting = metric(page, "vllm:num_requests_waiting{");
+    return running >= 1 && waiting >= 1;
+  })) << "running "
+      << running << ", waiting " << waiting;
+  auto r = c.read_response();
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_EQ(r->status, 200) << r->body.substr(0, 300);
+  const json j = parse_json(r->body);
+  EXPECT_EQ(j["data"].size(), 24u);
+  EXPECT_EQ(j["usage"]["prompt_tokens"], 24 * 2048);
+  const std::string page = metrics_page(scrape);
+  EXPECT_EQ(metric(page, "vllm:num_requests_running{"), 0.0);
+  EXPECT_EQ(metric(page, "vllm:num_requests_waiting{"), 0.0);
+  EXPECT_EQ(metric(page, "vllm:prompt_tokens_total{"), 24.0 * 2048);
+  EXPECT_EQ(sim->stop(), 0);
+}
+
+TEST(SimEmbeddingsTest, AClientThatLeavesHasItsInputsAborted) {
+  auto sim = start_sim({"--speedup", "1"});
+  const auto& inst = sim->instance(0);
+  HttpClient scrape = client_for(inst);
+  json inputs = json::array();
+  for (int i = 0; i < 24; ++i) inputs.push_back(std::to_string(2000 + i) + std::string(2048 * 4 - 4, 'r'));
+  {
+    HttpClient c = client_for(inst);
+    const std::string body = embeddings_body(inst.model, inputs);
+    ASSERT_TRUE(c.send_raw("POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                           "Content-Length: " +
+                           std::to_string(body.size()) + "\r\n\r\n" + body)
+                    .ok());
+    ASSERT_TRUE(eventually([&] { return metric(metrics_page(scrape), "vllm:num_requests_running{") >= 1; }));
+    c.close();
+  }
+  EXPECT_TRUE(eventually([&] {
+    const std::string page = metrics_page(scrape);
+    return metric(page, "vllm:num_requests_running{") == 0 && metric(page, "vllm:num_requests_waiting{") == 0 &&
+           metric(page, "vllm:request_success_total{", "finished_reason=\"abort\"") >= 1;
+  })) << "the unfinished inputs leave the engine as aborted";
+  const std::string page = metrics_page(scrape);
+  EXPECT_LT(metric(page, "vllm:prompt_tokens_total{"), 24.0 * 2048) << "not everything was prefilled";
+  EXPECT_EQ(metric(page, "vllm:request_success_total{", "finished_reason=\"abort\"") +
+                metric(page, "vllm:request_success_total{", "finished_reason=\"stop\""),
+            24.0)
+      << "each input ends once: finished or aborted";
+  EXPECT_EQ(sim->stop(), 0);
+}
+
+TEST_F(SimApiTest, EmbeddingsErrorsAreOpenAiBodiesAndKeepTheConnectionUsable) {
+  HttpClient c = client_for(inst_);
+  ASSERT_TRUE(c.connect().ok());
+  const auto port = c.local_port();
+  struct Case {
+    std::string name;
+    std::string method;
+    std::string body;
+    int status;
+    json param;
+    std::string message;  // a part of it
+  };
+  const std::vector<Case> cases = {
+      {"unknown model", "POST", embeddings_body("no-such-model", "x"), 404, "model",
+       "The model `no-such-model` does not exist."},
+      {"missing input", "POST", json{{"model", model_}}.dump(), 400, "input", "Missing required parameter: 'input'."},
+      {"number input", "POST", embeddings_body(model_, 42), 400, "input", "Invalid type for 'input'"},
+      {"empty string", "POST", embeddings_body(model_, ""), 400, "input", "non-empty string"},
+      {"empty array", "POST", embeddings_body(model_, json::array()), 400, "input", "non-empty array"},
+      {"mixed array", "POST", embeddings_body(model_, json::array({"a", 1})), 400, "input", "'input[1]'"},
+      {"bad encoding", "POST", embeddings_body(model_, "x", {{"encoding_format", "int8"}}), 400, "encoding_format",
+       "expected 'float' or 'base64'"},
+      {"dimensions", "POST", embeddings_body(model_, "x", {{"dimensions", 16}}), 400, nullptr,
+       "Model \"" + model_ + "\" does not support matryoshka representation"},
+      {"too long", "POST", embeddings_body(model_, std::string(2048 * 4 + 1, 'x')), 400, nullptr,
+       "This model's maximum context length is 2048 tokens. However, you requested 2049 tokens in the input for "
+       "embedding generation."},
+      {"malformed JSON", "POST", "{\"model\": ", 400, nullptr, "Invalid JSON"},
+      {"wrong method", "GET", "", 405, nullptr, "Method Not Allowed"},
+  };
+  for (const auto& k : cases) {
+    auto r = c.request(k.method, "/v1/embeddings", k.body);
+    ASSERT_TRUE(r.ok()) << k.name << ": " << r.error().message;
+    expect_error_body(*r, k.status);
+    const json e = parse_json(r->body)["error"];
+    EXPECT_EQ(e["param"], k.param) << k.name;
+    EXPECT_NE(e["message"].get<std::string>().find(k.message), std::string::npos) << k.name << ": " << e["message"];
+    if (k.status == 405) {
+      EXPECT_EQ(r->header("allow"), "POST");
+    }
+    EXPECT_EQ(r->header("x-sim-instance"), inst_.authority()) << k.name;
+    EXPECT_TRUE(r->keep_alive) << k.name;
+  }
+  auto ok = c.post("/v1/embeddings", embeddings_body(model_, "still there?", {{"unknown_field", true}, {"user", "u"}}));
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(ok->status, 200) << "unknown fields are ignored: " << ok->body;
+  EXPECT_EQ(c.local_port(), port) << "the same connection served every request";
+}
+
+TEST_F(SimApiTest, EmbeddingsObeyInjectedFaults) {
+  HttpClient c = client_for(inst_);
+  const std::string body = embeddings_body(model_, "faulty");
+  auto set = c.post("/sim/faults", R"({"error_rate":1,"error_status":429})");
+  ASSERT_TRUE(set.ok() && set->status == 200);
+  auto r = c.post("/v1/embeddings", body);
+  ASSERT_TRUE(r.ok());
+  expect_error_body(*r, 429);
+  EXPECT_NE(r->body.find("Injected failure"), std::string::npos) << r->body;
+
+  set = c.post("/sim/faults", R"({"error_rate":0,"slow_ms":300})");
+  ASSERT_TRUE(set.ok() && set->status == 200);
+  const auto t0 = std::chrono::steady_clock::now();
+  r = c.post("/v1/embeddings", body);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 300ms) << "slow_ms delays the answer once";
+
+  set = c.post("/sim/faults", R"({"slow_ms":0,"close_after_tokens":1})");
+  ASSERT_TRUE(set.ok() && set->status == 200);
+  r = c.post("/v1/embeddings", body);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->status, 200) << "an embedding has no output tokens to cut";
+
+  set = c.post("/sim/faults", R"({"close_after_tokens":0,"hang":true})");
+  ASSERT_TRUE(set.ok() && set->status == 200);
+  HttpClient hung = client_for(inst_);
+  r = hung.post("/v1/embeddings", body, 300ms);
+  EXPECT_FALSE(r.ok()) << "hang: no answer";
+  ASSERT_TRUE(c.post("/sim/faults/clear", "").ok());
 }
 
 TEST(SimInstancesTest, EachInstanceNamesItselfAndKeepsItsOwnPresetAndModel) {

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstdio>
 #include <limits>
+#include <utility>
 
 #include "common/hash.h"
 #include "openai/errors.h"
@@ -40,8 +41,6 @@ using upstream::HeaderKind;
 namespace {
 
 constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
-/// Bytes asked of a backend per read: a few SSE events, or a typical JSON answer, in one read.
-constexpr std::size_t kUpstreamReadSize = 16 * 1024;
 /// An oversized body declared by Content-Length is read and discarded (so the connection stays
 /// usable after the 413) up to this many bytes beyond the limit; past that the connection closes.
 constexpr std::uint64_t kMaxDrainBytes = 64u << 20;
@@ -50,10 +49,12 @@ constexpr std::uint64_t kMaxDrainBytes = 64u << 20;
 /// used unchecked; if it was closed after all, the request fails before any response byte and is
 /// retried once on a fresh connection.
 constexpr Nanos kCheckIdleAfter = kNanosPerSecond;
-/// Bytes asked of a client per read.
-constexpr std::size_t kClientReadSize = 16 * 1024;
 /// Non-streamed answers are kept (for their usage) up to this size; larger ones are only relayed.
 constexpr std::size_t kMaxCapturedBody = 1u << 20;
+/// Per-request buffers keep their capacity from request to request (no heap traffic per request),
+/// except one grown past this by an unusually large request or answer: it is freed once the request
+/// is done, so an idle connection does not keep the largest message it ever carried.
+constexpr std::size_t kKeptRequestCapacity = 64 * 1024;
 /// Collects the canonical prompt the JSON parser streams out, so it can be hashed once the model
 /// (which seeds the hashes, and may come after the prompt in the body) is known.
 class PromptCollector final : public openai::PromptSink {
@@ -116,7 +117,9 @@ struct Session::Attempt {
 Session::Session(Worker& worker, tcp::socket socket)
     : worker_(worker),
       client_(std::move(socket)),
+      in_(worker.buffers()),
       body_(openai::required_padding()),
+      up_buf_(worker.buffers()),
       wait_timer_(worker.io()),
       watchdog_(worker.io()) {
   held_.user = &wait_timer_;
@@ -125,7 +128,10 @@ Session::Session(Worker& worker, tcp::socket socket)
   if (!ec) client_address_ = remote.address().to_string();
 }
 
-Session::~Session() = default;
+Session::~Session() {
+  worker_.idle_reads().remove(*this);
+  if (body_.readable() != 0 && body_.readable() <= kKeptRequestCapacity) worker_.bodies().release(std::move(body_));
+}
 
 void Session::close_if_idle() {
   if (idle_ && !closed_) {
@@ -158,6 +164,7 @@ asio::awaitable<void> Session::run() {
     if (!co_await read_request()) break;
     idle_ = false;
     if (!method_.empty()) co_await handle_request();
+    finish_request();
     if (!keep_alive_) break;
   }
   idle_ = false;
@@ -172,99 +179,130 @@ asio::awaitable<void> Session::run() {
 }
 
 // Reads one request into req_headers_/method_/target_/body_. Returns false when the connection is
-// to close. Requests answered here (413, 431) leave method_ empty.
+// to close. Requests answered here (413, 431) leave method_ empty. The answers to requests that
+// cannot be served are coroutines of their own (refuse_unreadable, refuse_oversized_body), so that
+// this frame, allocated for every request, stays small.
 asio::awaitable<bool> Session::read_request() {
-  const auto& limits = worker_.current()->snapshot->limits;
+  // Copied: the snapshot may change while the request is read.
+  const config::LimitsConfig limits = worker_.current()->snapshot->limits;
   request_id_.clear();
   ClientRequestParser parser(req_headers_, method_, target_, body_);
   parser.header_limit(static_cast<std::uint32_t>(std::min<std::uint64_t>(limits.max_header_bytes, UINT32_MAX)));
   parser.body_limit(boost::none);  // checked below, so an oversized body can be answered properly
   parser.eager(false);             // stop after the head: the body limit is decided from it
-  const beast::error_code ec = co_await parse_client(parser, /*head_only=*/true);
-  if (ec) {
-    keep_alive_ = false;
-    if (closed_ || is_client_gone(ec)) co_return false;
-    method_.clear();
-    linger_ = true;
-    if (ec == http::error::header_limit) {
-      co_await write_error(431,
-                           fmt::format("Request header fields too large (limit {} bytes, limits.max_header_bytes).",
-                                       limits.max_header_bytes));
-    } else if (parser.got_some()) {
-      co_await write_error(400, fmt::format("Malformed HTTP request: {}.", ec.message()));
-    }
-    co_return false;
-  }
+  beast::error_code ec = co_await parse_client(parser, /*head_only=*/true);
+  if (ec) co_return co_await refuse_unreadable(parser, ec, limits);
   worker_.stats().requests.add();
   idle_ = false;
   version_ = parser.version();
   keep_alive_ = parser.keep_alive();
   const auto expect = req_headers_.get(HeaderKind::kExpect);
   const bool expect_continue = expect && upstream::iequals(*expect, "100-continue");
-  const std::uint64_t max_body = limits.max_body_bytes;
-  if (const auto length = parser.content_length(); length && *length > max_body) {
-    const std::string message =
-        fmt::format("Request body too large: {} bytes (limit {} bytes, limits.max_body_bytes).", *length, max_body);
-    if (expect_continue || *length - max_body > kMaxDrainBytes) {
-      keep_alive_ = false;  // the client may not send the body at all, or it is too big to read through
-      linger_ = !expect_continue;
-    } else if (!co_await drain_body(*length)) {
-      co_return false;
-    }
-    method_.clear();
-    co_await write_error(413, message);
-    co_return keep_alive_;
+  if (const auto length = parser.content_length(); length && *length > limits.max_body_bytes) {
+    co_return co_await refuse_oversized_body(*length, limits.max_body_bytes, expect_continue);
   }
   if (expect_continue && !parser.is_done()) {
     if (!co_await write_client("HTTP/1.1 100 Continue\r\n\r\n")) co_return false;
   }
-  parser.body_limit(max_body);
+  parser.body_limit(limits.max_body_bytes);
   parser.eager(true);
-  if (!parser.is_done()) {
-    const beast::error_code bec = co_await parse_client(parser, /*head_only=*/false);
-    if (bec == http::error::body_limit) {
-      // A chunked body over the limit: what is left of it cannot be skipped cheaply.
-      keep_alive_ = false;
-      linger_ = true;
-      method_.clear();
-      co_await write_error(413,
-                           fmt::format("Request body too large (limit {} bytes, limits.max_body_bytes).", max_body));
-      co_return false;
-    }
-    if (bec) {
-      keep_alive_ = false;
-      if (!closed_ && !is_client_gone(bec)) {
-        method_.clear();
-        linger_ = true;
-        co_await write_error(400, fmt::format("Malformed HTTP request: {}.", bec.message()));
-      }
-      co_return false;
-    }
-  }
+  // The body usually came with the head: what is buffered is parsed first, and only a body still
+  // incomplete after that costs the coroutine that reads more.
+  ec = feed_parser(parser, /*head_only=*/false);
+  if (!ec && !parser.is_done()) ec = co_await parse_client(parser, /*head_only=*/false);
+  if (ec) co_return co_await refuse_unreadable(parser, ec, limits);
   co_return true;
 }
 
+// A request that cannot be read to its end: its client is answered when it is still there (431 for
+// a head over limits.max_header_bytes, 413 for a chunked body over limits.max_body_bytes, 400 for
+// malformed HTTP) and the connection closes (false, after lingering: linger_close).
+asio::awaitable<bool> Session::refuse_unreadable(const ClientRequestParser& parser, beast::error_code ec,
+                                                 const config::LimitsConfig& limits) {
+  keep_alive_ = false;
+  if (ec == http::error::body_limit) {
+    // A chunked body over the limit: what is left of it cannot be skipped cheaply.
+    linger_ = true;
+    method_.clear();
+    co_await write_error(
+        413, fmt::format("Request body too large (limit {} bytes, limits.max_body_bytes).", limits.max_body_bytes));
+    co_return false;
+  }
+  if (closed_ || is_client_gone(ec)) co_return false;
+  method_.clear();
+  linger_ = true;
+  if (ec == http::error::header_limit) {
+    co_await write_error(431, fmt::format("Request header fields too large (limit {} bytes, limits.max_header_bytes).",
+                                          limits.max_header_bytes));
+  } else if (parser.got_some()) {
+    co_await write_error(400, fmt::format("Malformed HTTP request: {}.", ec.message()));
+  }
+  co_return false;
+}
+
+// A body declared (Content-Length) over limits.max_body_bytes: read and discarded when that is
+// cheap, so the connection stays usable after the 413; else the connection closes after it (and
+// after `Expect: 100-continue` the client may never send the body at all).
+asio::awaitable<bool> Session::refuse_oversized_body(std::uint64_t length, std::uint64_t max_body,
+                                                     bool expect_continue) {
+  if (expect_continue || length - max_body > kMaxDrainBytes) {
+    keep_alive_ = false;
+    linger_ = !expect_continue;
+  } else {
+    // Not `else if (!co_await ...)`: GCC 12.2 miscompiled that form here (the coroutine resumed
+    // into an invalid state: SIGILL).
+    const bool drained = co_await drain_body(length);
+    if (!drained) co_return false;
+  }
+  method_.clear();
+  co_await write_error(
+      413, fmt::format("Request body too large: {} bytes (limit {} bytes, limits.max_body_bytes).", length, max_body));
+  co_return keep_alive_;
+}
+
+// Feeds the parser what in_ holds. Returns its error, or none when the head (or the whole request) is
+// parsed or more bytes are needed.
+beast::error_code Session::feed_parser(ClientRequestParser& parser, bool head_only) {
+  // Bytes past a complete request (or head) are the next request's: they stay in in_.
+  while (in_.size() > 0 && !(head_only ? parser.is_header_done() : parser.is_done())) {
+    // The body buffer comes from the worker when a request's bytes do (given back by
+    // finish_request), before the head is parsed: the parser sizes the body buffer from the head.
+    if (body_.readable() == 0) take_body_buffer();
+    beast::error_code ec;
+    const std::size_t used = parser.put(in_.data(), ec);
+    in_.consume(used);
+    if (ec && ec != http::error::need_more) return ec;
+    if (used == 0) break;  // more bytes needed
+  }
+  return {};
+}
+
 // Feeds the parser from in_, reading more from the client as needed, until the head (or the whole
-// request) is parsed. Reads go through the prefetch when one is pending (see start_prefetch).
+// request) is parsed. Reads go through the prefetch when one is pending (see start_prefetch). With
+// nothing of a request yet, the read is started as a prefetch too, so that the wait for the next
+// request is one the worker can park (join_idle_reads).
 asio::awaitable<beast::error_code> Session::parse_client(ClientRequestParser& parser, bool head_only) {
   for (;;) {
-    if (prefetch_pending_) co_await wait_prefetch();  // in_ is off limits while a read fills it
-    if (in_.size() > 0) {
-      beast::error_code ec;
-      const std::size_t used = parser.put(in_.data(), ec);
-      in_.consume(used);
-      if (ec == http::error::need_more) {
-        ec = {};
-      } else if (ec) {
-        co_return ec;
-      }
-      if (head_only ? parser.is_header_done() : parser.is_done()) co_return beast::error_code{};
-      if (used > 0 && in_.size() > 0) continue;
+    // in_ is off limits while a read fills it. Waiting with nothing of a request yet is the idle wait.
+    if (prefetch_pending_) {
+      if (in_.size() == 0 && !parser.got_some()) join_idle_reads();
+      co_await wait_prefetch();
     }
+    if (const beast::error_code ec = feed_parser(parser, head_only)) co_return ec;
+    if (head_only ? parser.is_header_done() : parser.is_done()) co_return beast::error_code{};
     beast::error_code rec = prefetch_ec_;
     prefetch_ec_ = {};
-    if (!rec) {
-      auto [e, n] = co_await client_.async_read_some(in_.prepare(kClientReadSize), kAwait);
+    if (!rec && read_parked_) {
+      // Parked (park_read): no block until the socket is readable (end of file and errors included).
+      auto [wec] = co_await client_.async_wait(tcp::socket::wait_read, kAwait);
+      rec = wec ? wec : read_ready_bytes();
+      if (!rec) continue;  // bytes in in_, or a wake-up with nothing to read (still parked)
+    } else if (!rec) {
+      if (in_.size() == 0 && !parser.got_some()) {
+        start_prefetch();
+        if (prefetch_pending_) continue;
+      }
+      auto [e, n] = co_await client_.async_read_some(in_.prepare(), kAwait);
       rec = e;
       if (!rec) in_.commit(n);
     }
@@ -277,20 +315,29 @@ asio::awaitable<beast::error_code> Session::parse_client(ClientRequestParser& pa
 // While a request is with a backend, one read is kept pending on the client connection. It is how
 // the gateway learns that the client went away (end of file or reset: the backend request is then
 // cancelled), and it is also the read of the client's next request, so watching costs no system call
-// of its own: the bytes it brings are parsed by the next read_request.
+// of its own: the bytes it brings are parsed by the next read_request. It stays pending after the
+// answer, as the wait for the next request, for as long as the connection is among the worker's
+// most recently idle ones (join_idle_reads); past that it is parked (park_read).
 void Session::start_prefetch() {
   // Bytes already buffered are a pipelined request (the client is there, and waits for this answer
-  // before it sends more); in_ must not be touched while a read fills it, so no prefetch then.
-  if (prefetch_pending_ || prefetch_ec_ || closed_ || client_gone_ || in_.size() > 0) return;
+  // before it sends more); in_ must not be touched while a read fills it, so no prefetch then. A
+  // parked session's next read waits for readiness first (parse_client, read_ready_bytes).
+  if (prefetch_pending_ || prefetch_ec_ || closed_ || client_gone_ || read_parked_ || in_.size() > 0) return;
   prefetch_pending_ = true;
-  client_.async_read_some(
-      in_.prepare(kClientReadSize),
-      [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) { self->on_prefetch(ec, n); });
+  client_.async_read_some(in_.prepare(), [self = shared_from_this()](const boost::system::error_code& ec,
+                                                                     std::size_t n) { self->on_prefetch(ec, n); });
 }
 
 void Session::on_prefetch(const boost::system::error_code& ec, std::size_t n) {
   prefetch_pending_ = false;
-  if (ec) {
+  worker_.idle_reads().remove(*this);
+  const bool parked = std::exchange(park_requested_, false);
+  if (parked && ec == asio::error::operation_aborted && !closed_) {
+    // park_read() cancelled it before anything was read: the block goes back to the worker, and the
+    // next read waits for readiness without one.
+    in_.release();
+    read_parked_ = true;
+  } else if (ec) {
     prefetch_ec_ = ec;
     if (exchange_active_ && !closed_) client_went_away();
   } else {
@@ -303,10 +350,63 @@ void Session::on_prefetch(const boost::system::error_code& ec, std::size_t n) {
   }
 }
 
+// Completes when the pending prefetch does (call it only with one pending). Not a coroutine itself:
+// the wait is the initiation's own awaitable, which saves a coroutine frame per request.
 asio::awaitable<void> Session::wait_prefetch() {
-  if (!prefetch_pending_) co_return;
-  co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(
+  return asio::async_initiate<decltype(asio::use_awaitable), void()>(
       [this](auto handler) { prefetch_waiter_.emplace(std::move(handler)); }, asio::use_awaitable);
+}
+
+// Called before waiting for a request of which nothing has arrived yet, with the prefetch pending
+// (in_ empty): the session is then one of the worker's idle reads, each holding a block. There are
+// at most IdleReadList::kMaxIdleReads, so joining them may park the least recently idle one. A
+// connection that keeps sending requests stays among them and keeps its pending read (no system
+// call added per request); one left idle while others come and go gives its block back.
+void Session::join_idle_reads() {
+  IdleReadList& idle_reads = worker_.idle_reads();
+  idle_reads.push_front(*this);
+  if (idle_reads.size() > IdleReadList::kMaxIdleReads) static_cast<Session*>(idle_reads.oldest())->park_read();
+}
+
+// Worker thread, on a session that joined the idle reads and waits in wait_prefetch (in_ empty):
+// cancels its pending read (on_prefetch then gives the block back). A read that completed meanwhile
+// (its completion not run yet) is not affected, and is parsed as usual.
+void Session::park_read() {
+  worker_.idle_reads().remove(*this);
+  park_requested_ = true;
+  boost::system::error_code ec;
+  client_.cancel(ec);
+  if (spdlog::should_log(spdlog::level::trace)) {
+    const auto remote = client_.remote_endpoint(ec);
+    spdlog::trace("client {}:{}: idle read parked", client_address_, ec ? 0 : remote.port());
+  }
+}
+
+// A parked session's read once its socket is readable: takes a block and reads what is there
+// without blocking, as nginx reads a kept-alive connection. A wake-up with nothing to read gives the
+// block back and leaves the session parked.
+boost::system::error_code Session::read_ready_bytes() {
+  const asio::mutable_buffer room = in_.prepare();
+  for (;;) {
+    const ssize_t n = ::recv(client_.native_handle(), room.data(), room.size(), MSG_DONTWAIT);
+    if (n > 0) {
+      in_.commit(static_cast<std::size_t>(n));
+      read_parked_ = false;
+      return {};
+    }
+    if (n == 0) {
+      read_parked_ = false;
+      return asio::error::eof;
+    }
+    const int err = errno;
+    if (err == EINTR) continue;
+    if (err == EAGAIN || err == EWOULDBLOCK) {
+      in_.release();
+      return {};
+    }
+    read_parked_ = false;
+    return {err, asio::error::get_system_category()};
+  }
 }
 
 asio::awaitable<bool> Session::drain_body(std::uint64_t bytes) {
@@ -345,6 +445,25 @@ asio::awaitable<void> Session::linger_close() {
     total += n;
   }
   wait_timer_.cancel();
+}
+
+void Session::take_body_buffer() { body_ = worker_.bodies().acquire(); }
+
+// After each request: the body buffer goes back to the worker (the next request may come from any
+// of its connections), and a per-request buffer that an unusually large message grew past
+// kKeptRequestCapacity is freed (the next such message allocates again, a small cost next to reading,
+// parsing and relaying it); the others keep their capacity (no heap traffic per request).
+void Session::finish_request() {
+  const auto trim = [](std::string& s) {
+    if (s.capacity() > kKeptRequestCapacity) std::string().swap(s);
+  };
+  trim(captured_body_);
+  trim(out_body_);
+  trim(out_);
+  if (body_.readable() != 0) {
+    PaddedBuffer body = std::exchange(body_, PaddedBuffer(openai::required_padding()));
+    if (body.readable() <= kKeptRequestCapacity) worker_.bodies().release(std::move(body));
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -636,8 +755,12 @@ asio::awaitable<Session::Attempt> Session::attempt(Request& rq, std::uint32_t ba
   bool stale_retried = false;
   while (err == AttemptError::kNone) {
     bool reused = false;
-    err =
-        co_await acquire_connection(cpool, target, stale_retried, pool.config.timeouts.connect, total_deadline, reused);
+    upstream::UpstreamPool::Grant grant = upstream::UpstreamPool::Grant::kIdle;
+    err = take_pooled_connection(cpool, stale_retried, reused, grant);
+    if (err == AttemptError::kNone && grant != upstream::UpstreamPool::Grant::kIdle) {
+      err = co_await acquire_connection(cpool, target, grant, stale_retried, pool.config.timeouts.connect,
+                                        total_deadline, reused);
+    }
     if (err != AttemptError::kNone) break;
     bool got_bytes = false;
     err = co_await send_and_read_head(rq, target, total_deadline, got_bytes);
@@ -683,25 +806,39 @@ asio::awaitable<Session::Attempt> Session::attempt(Request& rq, std::uint32_t ba
   co_return co_await relay(rq, backend, ticket, total_deadline);
 }
 
+// The part of getting a backend connection that needs no waiting, so that the common case, an idle
+// pooled connection, costs no coroutine: the client gone or a deadline passed (that error), an idle
+// connection (none, conn_ set, `grant` kIdle), or a slot to open one or a place in the queue for one
+// (none, `grant` kOpen or kWait: acquire_connection goes on from there). Idle connections found
+// closed by the backend on the way are dropped.
+AttemptError Session::take_pooled_connection(upstream::UpstreamPool& pool, bool fresh, bool& reused,
+                                             upstream::UpstreamPool::Grant& grant) {
+  using Grant = upstream::UpstreamPool::Grant;
+  for (;;) {
+    if (client_gone_) return AttemptError::kClientGone;
+    if (fired_ != AttemptError::kNone) return fired_;
+    grant = fresh ? pool.acquire_fresh() : pool.acquire(conn_);
+    if (grant != Grant::kIdle) return AttemptError::kNone;
+    if (worker_.clock().now() - conn_->idle_since > kCheckIdleAfter &&
+        !upstream::idle_connection_usable(conn_->socket)) {
+      // The backend closed it while it idled (keep-alive timeout): drop it, try the next.
+      release_upstream(pool, false);
+      continue;
+    }
+    reused = true;
+    worker_.stats().upstream_reuses.add();
+    return AttemptError::kNone;
+  }
+}
+
+// Goes on from take_pooled_connection's grant: opens a connection (kOpen), or waits for one
+// (kWait, first come, first served) within the total deadline.
 asio::awaitable<AttemptError> Session::acquire_connection(upstream::UpstreamPool& pool,
-                                                          const upstream::BackendTarget& target, bool fresh,
+                                                          const upstream::BackendTarget& target,
+                                                          upstream::UpstreamPool::Grant grant, bool fresh,
                                                           Nanos connect_timeout, Nanos total_deadline, bool& reused) {
   using Grant = upstream::UpstreamPool::Grant;
   for (;;) {
-    if (client_gone_) co_return AttemptError::kClientGone;
-    if (fired_ != AttemptError::kNone) co_return fired_;
-    const Grant grant = fresh ? pool.acquire_fresh() : pool.acquire(conn_);
-    if (grant == Grant::kIdle) {
-      if (worker_.clock().now() - conn_->idle_since > kCheckIdleAfter &&
-          !upstream::idle_connection_usable(conn_->socket)) {
-        // The backend closed it while it idled (keep-alive timeout): drop it, try the next.
-        release_upstream(pool, false);
-        continue;
-      }
-      reused = true;
-      worker_.stats().upstream_reuses.add();
-      co_return AttemptError::kNone;
-    }
     if (grant == Grant::kOpen) {
       reused = false;
       const AttemptError e = co_await open_connection(target, connect_timeout, total_deadline);
@@ -722,6 +859,8 @@ asio::awaitable<AttemptError> Session::acquire_connection(upstream::UpstreamPool
       w.connection.reset();
       if (!upstream::idle_connection_usable(conn_->socket)) {
         release_upstream(pool, false);
+        const AttemptError e = take_pooled_connection(pool, fresh, reused, grant);
+        if (e != AttemptError::kNone || grant == Grant::kIdle) co_return e;
         continue;
       }
       reused = true;
@@ -827,7 +966,7 @@ asio::awaitable<AttemptError> Session::send_and_read_head(Request& rq, const ups
         if (pec && pec != http::error::need_more) co_return AttemptError::kBadResponse;
         if (resp_parser_->is_header_done()) break;
       }
-      auto [rec, rn] = co_await conn_->socket.async_read_some(up_buf_.prepare(kUpstreamReadSize), kAwait);
+      auto [rec, rn] = co_await conn_->socket.async_read_some(up_buf_.prepare(), kAwait);
       if (client_gone_) co_return AttemptError::kClientGone;
       if (fired_ != AttemptError::kNone) co_return fired_;
       if (rec) co_return got_bytes ? AttemptError::kBadResponse : AttemptError::kNoResponse;
@@ -1009,7 +1148,7 @@ asio::awaitable<Session::Attempt> Session::relay(Request& rq, std::uint32_t back
     AttemptError why;
     phase_deadline(at, why);
     set_deadline(at, why);
-    auto [rec, rn] = co_await conn_->socket.async_read_some(up_buf_.prepare(kUpstreamReadSize), kAwait);
+    auto [rec, rn] = co_await conn_->socket.async_read_some(up_buf_.prepare(), kAwait);
     if (client_gone_) {
       err = AttemptError::kClientGone;
       break;
@@ -1101,6 +1240,9 @@ asio::awaitable<Session::Attempt> Session::relay(Request& rq, std::uint32_t back
 }
 
 void Session::release_upstream(upstream::UpstreamPool& pool, bool reusable) {
+  // What is left in up_buf_ once the connection goes is of no use (bytes past a complete answer make
+  // the connection unusable): the block goes back to the worker.
+  up_buf_.release();
   if (!conn_) return;
   if (reusable && conn_->socket.is_open()) {
     ++conn_->exchanges;

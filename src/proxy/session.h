@@ -8,7 +8,6 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -16,6 +15,7 @@
 #include <vector>
 
 #include "openai/request_view.h"
+#include "proxy/buffer_pool.h"
 #include "proxy/hold_queue.h"
 #include "proxy/padded_buffer.h"
 #include "proxy/retry.h"
@@ -29,7 +29,7 @@ namespace kvroute::proxy {
 
 class ClientRequestParser;
 
-class Session : public std::enable_shared_from_this<Session>, private upstream::BodySink {
+class Session : public std::enable_shared_from_this<Session>, private upstream::BodySink, private IdleReadList::Hook {
  public:
   Session(Worker& worker, boost::asio::ip::tcp::socket socket);
   ~Session() override;
@@ -51,13 +51,20 @@ class Session : public std::enable_shared_from_this<Session>, private upstream::
   struct Attempt;  // the result of one attempt on one backend
 
   boost::asio::awaitable<bool> read_request();
+  boost::asio::awaitable<bool> refuse_unreadable(const ClientRequestParser& parser, boost::beast::error_code ec,
+                                                 const config::LimitsConfig& limits);
+  boost::asio::awaitable<bool> refuse_oversized_body(std::uint64_t length, std::uint64_t max_body,
+                                                     bool expect_continue);
   boost::asio::awaitable<void> handle_request();
   boost::asio::awaitable<void> proxy_request(Request& rq);
   boost::asio::awaitable<bool> hold(Request& rq, std::optional<std::uint32_t>& picked);
   boost::asio::awaitable<Attempt> attempt(Request& rq, std::uint32_t backend, routing::DispatchTicket& ticket,
                                           bool last_attempt);
+  AttemptError take_pooled_connection(upstream::UpstreamPool& pool, bool fresh, bool& reused,
+                                      upstream::UpstreamPool::Grant& grant);
   boost::asio::awaitable<AttemptError> acquire_connection(upstream::UpstreamPool& pool,
-                                                          const upstream::BackendTarget& target, bool fresh,
+                                                          const upstream::BackendTarget& target,
+                                                          upstream::UpstreamPool::Grant grant, bool fresh,
                                                           Nanos connect_timeout, Nanos total_deadline, bool& reused);
   boost::asio::awaitable<AttemptError> open_connection(const upstream::BackendTarget& target, Nanos connect_timeout,
                                                        Nanos total_deadline);
@@ -70,6 +77,7 @@ class Session : public std::enable_shared_from_this<Session>, private upstream::
   boost::asio::awaitable<void> write_error(int status, std::string message, std::string_view param = {});
   boost::asio::awaitable<void> write_hold_error(std::string_view code, std::string message);
   boost::asio::awaitable<bool> write_client(std::string_view a, std::string_view b = {});
+  boost::beast::error_code feed_parser(ClientRequestParser& parser, bool head_only);
   boost::asio::awaitable<boost::beast::error_code> parse_client(ClientRequestParser& parser, bool head_only);
   boost::asio::awaitable<bool> drain_body(std::uint64_t bytes);
   boost::asio::awaitable<void> linger_close();
@@ -83,6 +91,12 @@ class Session : public std::enable_shared_from_this<Session>, private upstream::
   void start_prefetch();
   void on_prefetch(const boost::system::error_code& ec, std::size_t n);
   boost::asio::awaitable<void> wait_prefetch();
+  // Idle connections beyond the worker's bound wait for readiness without a read buffer.
+  void join_idle_reads();
+  void park_read();
+  boost::system::error_code read_ready_bytes();
+  void take_body_buffer();
+  void finish_request();
   void client_went_away();
   void release_upstream(upstream::UpstreamPool& pool, bool reusable);
   void wake(upstream::UpstreamPool::Waiter* w);
@@ -92,11 +106,11 @@ class Session : public std::enable_shared_from_this<Session>, private upstream::
   Worker& worker_;
   boost::asio::ip::tcp::socket client_;
   std::string client_address_;
-  boost::beast::flat_buffer in_;
+  ReadBuffer in_;  ///< the client's bytes not parsed yet (a pool block, or none while idle)
   upstream::HeaderBlock req_headers_;
   std::string method_;
   std::string target_;
-  PaddedBuffer body_;
+  PaddedBuffer body_;  ///< the request body (storage from the worker while a request needs it)
   int version_ = 11;
   bool keep_alive_ = true;
   bool closing_ = false;
@@ -114,7 +128,7 @@ class Session : public std::enable_shared_from_this<Session>, private upstream::
   std::string out_;            ///< client-bound head and gateway-made bodies
   std::string out_body_;       ///< client-bound body bytes built by on_body (re-framed relays)
   std::string captured_body_;  ///< a non-streamed response body, for its usage (capped)
-  boost::beast::flat_buffer up_buf_;
+  ReadBuffer up_buf_;          ///< the backend's bytes (a pool block while an exchange needs it)
   upstream::HeaderBlock resp_headers_;
   SseTracker sse_;
 
@@ -140,6 +154,8 @@ class Session : public std::enable_shared_from_this<Session>, private upstream::
 
   // Client side.
   bool prefetch_pending_ = false;
+  bool park_requested_ = false;            ///< park_read() cancelled the pending idle read
+  bool read_parked_ = false;               ///< the next read waits for readiness first, with no block meanwhile
   boost::system::error_code prefetch_ec_;  ///< a prefetch's error, for the next read to report
   std::optional<boost::asio::any_completion_handler<void()>> prefetch_waiter_;
   bool client_gone_ = false;

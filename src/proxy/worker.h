@@ -1,9 +1,10 @@
 #pragma once
 // One worker thread of the gateway: its own io_context, its own SO_REUSEPORT acceptors, and
 // everything a request needs that is not shared: sessions, upstream connection pools, policy
-// instances, the JSON parser, a random source, a stats shard. Nothing here is locked; the only
-// shared state a request touches is the published snapshot (read through a generation check, see
-// current()) and the per-backend atomics of routing::BackendState.
+// instances, the JSON parser, a random source, a stats shard, and the free lists of the buffers only
+// an exchange needs (so an idle client connection holds none, see buffer_pool.h). Nothing here is
+// locked; the only shared state a request touches is the published snapshot (read through a
+// generation check, see current()) and the per-backend atomics of routing::BackendState.
 //
 // Networking code only (includes Asio). Internal to the proxy library.
 
@@ -21,6 +22,7 @@
 #include "common/random.h"
 #include "common/time_source.h"
 #include "openai/request_view.h"
+#include "proxy/buffer_pool.h"
 #include "proxy/routing_snapshot.h"
 #include "proxy/stats.h"
 #include "proxy/worker_hold_queue.h"
@@ -94,6 +96,12 @@ class Worker {
   WorkerStats& stats() { return stats_; }
   const WorkerStats& stats() const { return stats_; }
   openai::RequestParser& json_parser() { return json_parser_; }
+  /// Read blocks shared by this worker's sessions (client and upstream reads).
+  BufferPool& buffers() { return buffers_; }
+  /// Request body buffers shared by this worker's sessions.
+  BodyBufferPool& bodies() { return bodies_; }
+  /// This worker's sessions waiting for a request with a read (and a block) pending.
+  IdleReadList& idle_reads() { return idle_reads_; }
   /// Scratch for the canonical prompt between parse and hashing (used synchronously only).
   std::string& prompt_scratch() { return prompt_scratch_; }
   /// Prefix hashes and token estimate of a prompt (used synchronously only).
@@ -121,8 +129,22 @@ class Worker {
   upstream::UpstreamPool& connection_pool(const routing::Backend& backend, std::uint32_t max_connections);
   void close_idle_connections(bool all);
 
+  /// The worker's free lists keep what concurrent exchanges gave back, up to these many entries,
+  /// and give back half of what a period of exchanges did not need down to the floors
+  /// (FreeListDecay): 16 blocks (256 KiB) and 16 body buffers at rest, at most 1024 of each (16 MiB
+  /// of blocks), enough for 1024 exchanges at once with no allocation per exchange.
+  static constexpr std::size_t kKeepFreeBlocks = 16;
+  static constexpr std::size_t kMaxFreeBlocks = 1024;
+  static constexpr std::size_t kKeepFreeBodies = 16;
+  static constexpr std::size_t kMaxFreeBodies = 1024;
+
   SharedState& shared_;
   unsigned index_;
+  /// Declared before io_: sessions, destroyed with the io_context's pending handlers, give their
+  /// blocks back and leave the idle list on the way.
+  BufferPool buffers_{kKeepFreeBlocks, kMaxFreeBlocks};
+  BodyBufferPool bodies_{openai::required_padding(), kKeepFreeBodies, kMaxFreeBodies};
+  IdleReadList idle_reads_;
   boost::asio::io_context io_;
   std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
   boost::asio::steady_timer sweep_timer_;

@@ -37,16 +37,7 @@ std::unique_ptr<GatewayProcess> start_gateway(const SimProcess& sim, const std::
 /// A figure of the gateway's admin /metrics page (listener announced as "admin url=http://HOST:PORT"):
 /// the first sample of `series` whose line contains `filter`; NaN when absent.
 double gateway_metric(GatewayProcess& gw, const std::string& series, const std::string& filter = {}) {
-  static constexpr std::string_view kPrefix = "admin url=http://";
-  for (const auto& line : gw.process().lines()) {
-    if (!line.starts_with(kPrefix)) continue;
-    const std::string hostport = line.substr(kPrefix.size());
-    const auto colon = hostport.rfind(':');
-    HttpClient c(hostport.substr(0, colon), static_cast<std::uint16_t>(std::stoi(hostport.substr(colon + 1))));
-    return metric(metrics_page(c), series, filter);
-  }
-  ADD_FAILURE() << "no admin url line:\n" << gw.process().describe();
-  return std::numeric_limits<double>::quiet_NaN();
+  return metric(gateway_admin_page(gw), series, filter);
 }
 
 double left_queue(GatewayProcess& gw, const std::string& reason) {

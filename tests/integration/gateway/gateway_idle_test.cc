@@ -79,18 +79,7 @@ std::unique_ptr<GatewayProcess> start_echo_gateway(const FakeBackend& backend,
 }
 
 /// A figure of the gateway's admin /metrics page.
-double gateway_metric(GatewayProcess& gw, const std::string& series) {
-  static constexpr std::string_view kPrefix = "admin url=http://";
-  for (const auto& line : gw.process().lines()) {
-    if (!line.starts_with(kPrefix)) continue;
-    const std::string hostport = line.substr(kPrefix.size());
-    const auto colon = hostport.rfind(':');
-    HttpClient c(hostport.substr(0, colon), static_cast<std::uint16_t>(std::stoi(hostport.substr(colon + 1))));
-    return metric(metrics_page(c), series);
-  }
-  ADD_FAILURE() << "no admin url line:\n" << gw.process().describe();
-  return std::numeric_limits<double>::quiet_NaN();
-}
+double gateway_metric(GatewayProcess& gw, const std::string& series) { return metric(gateway_admin_page(gw), series); }
 
 /// n connections, each having had one GET /health answered: accepted by the gateway and waiting
 /// for their next request, the last one the most recently idle.

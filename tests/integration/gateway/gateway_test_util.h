@@ -140,4 +140,19 @@ inline std::string stream_chat(const std::string& model, const std::string& cont
   return chat_body(model, content, e);
 }
 
+/// The gateway's admin /metrics page, at the address it announced ("admin url=http://HOST:PORT");
+/// empty, with a test failure, when it announced none.
+inline std::string gateway_admin_page(GatewayProcess& gw) {
+  static constexpr std::string_view kPrefix = "admin url=http://";
+  for (const auto& line : gw.process().lines()) {
+    if (!line.starts_with(kPrefix)) continue;
+    const std::string hostport = line.substr(kPrefix.size());
+    const auto colon = hostport.rfind(':');
+    HttpClient c(hostport.substr(0, colon), static_cast<std::uint16_t>(std::stoi(hostport.substr(colon + 1))));
+    return metrics_page(c);
+  }
+  ADD_FAILURE() << "no admin url line:\n" << gw.process().describe();
+  return {};
+}
+
 }  // namespace kvroute::test

@@ -64,20 +64,6 @@ TEST(GatewayUsageTest, CachedTokensArriveInTheUsageChunkOfAStream) {
   EXPECT_GT(cached[1], 400);
 }
 
-/// Admin /metrics page of a gateway started with an admin listener ("admin url=http://HOST:PORT").
-std::string admin_page(GatewayProcess& gw) {
-  static constexpr std::string_view kPrefix = "admin url=http://";
-  for (const auto& line : gw.process().lines()) {
-    if (!line.starts_with(kPrefix)) continue;
-    const std::string hostport = line.substr(kPrefix.size());
-    const auto colon = hostport.rfind(':');
-    HttpClient c(hostport.substr(0, colon), static_cast<std::uint16_t>(std::stoi(hostport.substr(colon + 1))));
-    return metrics_page(c);
-  }
-  ADD_FAILURE() << "no admin url line:\n" << gw.process().describe();
-  return {};
-}
-
 TEST(GatewayUsageTest, AnEvictedPrefixIsReportedAsAnOverprediction) {
   auto sim = start_fleet(1);  // tiny: 4096 tokens of KV cache
   const std::string model = sim->instance(0).model;
@@ -103,7 +89,7 @@ TEST(GatewayUsageTest, AnEvictedPrefixIsReportedAsAnOverprediction) {
   // can trail the response by a moment.
   std::string page;
   EXPECT_TRUE(eventually([&] {
-    page = admin_page(*gw);
+    page = gateway_admin_page(*gw);
     return metric(page, "kvroute_backend_prefix_reports_total{", backend) >= 6;
   })) << page;
   EXPECT_EQ(metric(page, "kvroute_backend_prefix_reports_total{", backend), 6) << page;

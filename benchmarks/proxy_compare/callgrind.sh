@@ -67,17 +67,7 @@ trap 'exit 130' INT TERM
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 MAXCONN=$((($(ulimit -n) - 100) / 2)); [ "$MAXCONN" -le 100000 ] || MAXCONN=100000
 
-B1="$(pc_free_port)"; B2="$(pc_free_port)"
-JSON_BODY="$(pc_nginx_string "$PC_HERE/response.json")"
-SSE_ECHO="$(pc_sse_echo "$PC_HERE/response.sse")"
-for n in 1 2; do
-  port=$B1; [ "$n" = 2 ] && port=$B2
-  d="$PC_DIR/backend$n"; mkdir -p "$d"
-  pc_render "$PC_HERE/conf/backend-nginx.conf.in" "$d/nginx.conf" ECHO_MODULE="$ECHO_MODULE" DIR="$d" PORT="$port" \
-    JSON_BODY="$JSON_BODY" SSE_ECHO="$SSE_ECHO"
-  pc_start "backend$n" "$PC_LOAD_CPUS" "$NGINX_BIN" -p "$d" -c "$d/nginx.conf" -e "$d/error.log"
-  pc_wait_listening "$PC_STARTED_PID" "$port" "backend$n"
-done
+pc_start_backends
 
 # One curl config per connection: its share of the requests as repeated URLs (curl keeps the
 # connection alive between them), each answer discarded, each status printed.

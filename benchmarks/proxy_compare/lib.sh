@@ -161,6 +161,24 @@ pc_wait_listening() {
   pc_die "$name did not listen on $port within 10 s"
 }
 
+# pc_start_backends [PREFIX...]: the two fake inference servers (nginx answering response.json or
+# response.sse, conf/backend-nginx.conf.in) on free ports, pinned to PC_LOAD_CPUS, each command run
+# under PREFIX (e.g. nice); sets B1 and B2 to their ports and returns once both listen.
+pc_start_backends() {
+  local json sse n port d
+  json="$(pc_nginx_string "$PC_HERE/response.json")"
+  sse="$(pc_sse_echo "$PC_HERE/response.sse")"
+  B1="$(pc_free_port)"; B2="$(pc_free_port)"
+  for n in 1 2; do
+    port=$B1; [ "$n" = 2 ] && port=$B2
+    d="$PC_DIR/backend$n"; mkdir -p "$d"
+    pc_render "$PC_HERE/conf/backend-nginx.conf.in" "$d/nginx.conf" ECHO_MODULE="$ECHO_MODULE" DIR="$d" PORT="$port" \
+      JSON_BODY="$json" SSE_ECHO="$sse"
+    pc_start "backend$n" "$PC_LOAD_CPUS" "$@" "$NGINX_BIN" -p "$d" -c "$d/nginx.conf" -e "$d/error.log"
+    pc_wait_listening "$PC_STARTED_PID" "$port" "backend$n"
+  done
+}
+
 # pc_wait_ready PID NAME: waits (15 s at most) for the line "ready" in NAME's stdout (kvroute).
 pc_wait_ready() {
   local pid="$1" name="$2" i

@@ -75,18 +75,8 @@ if [ ! -x "$IDLE_BIN" ]; then
   c++ -std=c++20 -O2 -o "$IDLE_BIN" "$PC_HERE/idle_conns.cc" || pc_die "cannot compile idle_conns.cc"
 fi
 
-B1="$(pc_free_port)"; B2="$(pc_free_port)"
+pc_start_backends
 declare -A PORT PID
-JSON_BODY="$(pc_nginx_string "$PC_HERE/response.json")"
-SSE_ECHO="$(pc_sse_echo "$PC_HERE/response.sse")"
-for n in 1 2; do
-  port=$B1; [ "$n" = 2 ] && port=$B2
-  d="$PC_DIR/backend$n"; mkdir -p "$d"
-  pc_render "$PC_HERE/conf/backend-nginx.conf.in" "$d/nginx.conf" ECHO_MODULE="$ECHO_MODULE" DIR="$d" PORT="$port" \
-    JSON_BODY="$JSON_BODY" SSE_ECHO="$SSE_ECHO"
-  pc_start "backend$n" "$PC_LOAD_CPUS" "$NGINX_BIN" -p "$d" -c "$d/nginx.conf" -e "$d/error.log"
-  pc_wait_listening "$PC_STARTED_PID" "$port" "backend$n"
-done
 
 # start_proxy NAME: the same configurations as run.sh.
 start_proxy() {

@@ -86,21 +86,10 @@ CLK_TCK="$(pc_clk_tck)"
 # ---------------------------------------------------------------------------------------------
 # Backends and proxies
 
-B1="$(pc_free_port)"; B2="$(pc_free_port)"
+pc_start_backends "${NICE_CMD[@]}"
 declare -A PORT PID
 PORT[kvroute]="$(pc_free_port)"; PORT[kvroute-b]="$(pc_free_port)"; PORT[nginx]="$(pc_free_port)"; PORT[haproxy]="$(pc_free_port)"
 PORT[direct]="$B1"
-
-JSON_BODY="$(pc_nginx_string "$PC_HERE/response.json")"
-SSE_ECHO="$(pc_sse_echo "$PC_HERE/response.sse")"
-for b in 1 2; do
-  port=$B1; [ "$b" = 2 ] && port=$B2
-  d="$PC_DIR/backend$b"; mkdir -p "$d"
-  pc_render "$PC_HERE/conf/backend-nginx.conf.in" "$d/nginx.conf" ECHO_MODULE="$ECHO_MODULE" DIR="$d" PORT="$port" \
-    JSON_BODY="$JSON_BODY" SSE_ECHO="$SSE_ECHO"
-  pc_start "backend$b" "$PC_LOAD_CPUS" "${NICE_CMD[@]}" "$NGINX_BIN" -p "$d" -c "$d/nginx.conf" -e "$d/error.log"
-  pc_wait_listening "$PC_STARTED_PID" "$port" "backend$b"
-done
 
 if [[ " $TARGETS " == *" nginx "* ]]; then
   d="$PC_DIR/nginx"; mkdir -p "$d"
